@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""Throwaway QEMU guests for tests that lock the kernel's audit state or reboot.
+
+A guest boots the image that scripts/vm/build-image.sh made (a Debian 12 root
+filesystem on /dev/vda, kernel and initrd given to QEMU directly) on its own
+qcow2 overlay, under TCG, with SSH forwarded from a free port on 127.0.0.1.
+Everything about an instance lives in one state directory,
+``$IMMUTABLE_AUDIT_VM_CACHE/instances/NAME/`` (default ``.cache/vm``)::
+
+    instance.json  what was started: pid, port, image, command line
+    disk.qcow2     the overlay (the base image is never written)
+    console.log    the guest's serial console
+    qemu.pid       written by QEMU
+    qmp.sock       QMP monitor
+
+Usage::
+
+    vm.py start NAME [--image DIR] [--memory MB] [--replace] [--json]
+    vm.py wait NAME... [--timeout SECONDS]
+    vm.py ssh NAME [--] CMD...
+    vm.py stop NAME...
+    vm.py stop-all
+    vm.py list [--json]
+    vm.py config NAME...        molecule instance config (JSON list)
+
+Python 3 standard library only; importable (tests/vm/test_vm_tools.py).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+QEMU = "qemu-system-x86_64"
+QEMU_IMG = "qemu-img"
+DEFAULT_MEMORY_MB = 512
+DEFAULT_SMP = 1
+DEFAULT_WAIT_TIMEOUT = 300.0
+KERNEL_ARGS = ("root=/dev/vda", "console=ttyS0", "audit=1", "audit_backlog_limit=8192", "rw")
+USER = "root"
+ADDRESS = "127.0.0.1"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# sun_path is 108 bytes on Linux; longer state paths simply go without QMP.
+MAX_UNIX_SOCKET_PATH = 100
+SSH_OPTIONS = (
+    "-o", "BatchMode=yes",
+    "-o", "IdentitiesOnly=yes",
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "ConnectTimeout=10",
+)
+
+
+class VMError(Exception):
+    """A guest could not be started, reached or stopped; the message says why."""
+
+
+# --------------------------------------------------------------------------
+# Paths and names (pure)
+
+
+def cache_dir(environ: dict | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    value = environ.get("IMMUTABLE_AUDIT_VM_CACHE")
+    return Path(value).resolve() if value else REPO / ".cache" / "vm"
+
+
+def default_state_root(environ: dict | None = None) -> Path:
+    return cache_dir(environ) / "instances"
+
+
+def default_image_dir(environ: dict | None = None) -> Path:
+    return cache_dir(environ) / "current"
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name or ""):
+        raise VMError(
+            f"invalid instance name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(at most 63, not starting with a punctuation mark)"
+        )
+    return name
+
+
+def load_image(image_dir: str | os.PathLike) -> dict:
+    """The image's files as absolute paths, from the image.json build-image.sh writes."""
+    d = Path(image_dir)
+    meta_path = d / "image.json"
+    if not meta_path.is_file():
+        raise VMError(
+            f"no image at {d} (missing image.json): run scripts/vm/build-image.sh first"
+        )
+    meta = json.loads(meta_path.read_text())
+    d = d.resolve()  # follow the 'current' symlink: overlays need the real path
+    image = {
+        "dir": str(d),
+        "key": meta.get("key", ""),
+        "base": str(d / meta.get("base", "base.qcow2")),
+        "kernel": str(d / meta.get("kernel", "vmlinuz")),
+        "initrd": str(d / meta.get("initrd", "initrd.img")),
+        "identity_file": str(d / meta.get("identity_file", "id_ed25519")),
+        "user": meta.get("user", USER),
+    }
+    for key in ("base", "kernel", "initrd", "identity_file"):
+        if not Path(image[key]).is_file():
+            raise VMError(f"image {d} is incomplete: {image[key]} is missing; rebuild it")
+    return image
+
+
+# --------------------------------------------------------------------------
+# Command lines (pure)
+
+
+def kernel_cmdline(extra: tuple | list = ()) -> str:
+    return " ".join((*KERNEL_ARGS, *extra))
+
+
+def overlay_argv(base: str, disk: str, qemu_img: str = QEMU_IMG) -> list[str]:
+    if not os.path.isabs(base):
+        raise VMError(f"backing file must be an absolute path, got {base!r}")
+    return [qemu_img, "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, disk]
+
+
+def qemu_argv(
+    name: str,
+    inst_dir: str | os.PathLike,
+    image: dict,
+    port: int,
+    memory: int = DEFAULT_MEMORY_MB,
+    smp: int = DEFAULT_SMP,
+    qemu: str = QEMU,
+    extra_kernel_args: tuple | list = (),
+) -> list[str]:
+    """The QEMU command line of one guest. Never -no-reboot: guests reboot."""
+    d = Path(inst_dir)
+    argv = [
+        qemu,
+        "-name", name,
+        "-nodefaults", "-no-user-config",
+        "-accel", "tcg,tb-size=256",
+        "-m", str(int(memory)),
+        "-smp", str(int(smp)),
+        "-display", "none",
+        "-serial", f"file:{d / 'console.log'}",
+        "-pidfile", str(d / "qemu.pid"),
+        "-daemonize",
+        "-drive", f"file={d / 'disk.qcow2'},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
+        "-netdev", f"user,id=net0,hostfwd=tcp:{ADDRESS}:{int(port)}-:22",
+        "-device", "virtio-net-pci,netdev=net0",
+        "-device", "virtio-rng-pci",
+        "-kernel", image["kernel"],
+        "-initrd", image["initrd"],
+        "-append", kernel_cmdline(extra_kernel_args),
+    ]
+    qmp = str(d / "qmp.sock")
+    if len(qmp) <= MAX_UNIX_SOCKET_PATH:
+        argv += ["-qmp", f"unix:{qmp},server=on,wait=off"]
+    return argv
+
+
+def ssh_argv(identity_file: str, port: int, command: list[str] | tuple = (), user: str = USER,
+             ssh: str = "ssh") -> list[str]:
+    argv = [ssh, "-i", identity_file, "-p", str(int(port)), *SSH_OPTIONS, f"{user}@{ADDRESS}"]
+    if command:
+        argv += ["--", *command]
+    return argv
+
+
+def molecule_config(state: dict) -> dict:
+    """One entry of molecule's instance_config.yml."""
+    return {
+        "instance": state["instance"],
+        "address": ADDRESS,
+        "port": int(state["port"]),
+        "user": state.get("user", USER),
+        "identity_file": state["identity_file"],
+    }
+
+
+# --------------------------------------------------------------------------
+# Ports
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((ADDRESS, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(exclude: set | frozenset = frozenset(), attempts: int = 50, probe=None) -> int:
+    """A port on 127.0.0.1 that is free now and not claimed by another instance.
+
+    probe() returns a candidate port (default: what the kernel hands out for
+    bind(0)); candidates in exclude are skipped.
+    """
+    def kernel_probe() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((ADDRESS, 0))
+            return s.getsockname()[1]
+
+    probe = probe or kernel_probe
+    for _ in range(attempts):
+        port = probe()
+        if port not in exclude:
+            return port
+    raise VMError(f"no free port on {ADDRESS} after {attempts} attempts")
+
+
+# --------------------------------------------------------------------------
+# Processes
+
+
+def read_pid(path: str | os.PathLike) -> int | None:
+    try:
+        text = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def pid_alive(pid: int | None, proc: str = "/proc") -> bool:
+    """True if pid runs (a zombie counts as gone)."""
+    if not pid:
+        return False
+    try:
+        stat = Path(proc, str(pid), "stat").read_text()
+    except OSError:
+        return False
+    # the state letter follows the parenthesised command name
+    state = stat.rpartition(")")[2].split()
+    return bool(state) and state[0] not in ("Z", "X")
+
+
+def process_cmdline(pid: int, proc: str = "/proc") -> list[str]:
+    try:
+        raw = Path(proc, str(pid), "cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def is_guest_process(pid: int | None, inst_dir: str | os.PathLike, proc: str = "/proc") -> bool:
+    """pid is a QEMU that runs the disk of inst_dir (guards against pid reuse)."""
+    if not pid_alive(pid, proc):
+        return False
+    argv = process_cmdline(pid, proc)
+    if not argv or "qemu" not in os.path.basename(argv[0]):
+        return False
+    disk = str(Path(inst_dir) / "disk.qcow2")
+    return any(disk in a for a in argv)
+
+
+def guest_pids_under(root: str | os.PathLike, proc: str = "/proc") -> list[int]:
+    """QEMU processes whose command line references a path under root."""
+    prefix = str(Path(root)) + os.sep
+    pids = []
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        argv = process_cmdline(int(entry), proc)
+        if argv and "qemu" in os.path.basename(argv[0]) and any(prefix in a for a in argv):
+            if pid_alive(int(entry), proc):
+                pids.append(int(entry))
+    return sorted(pids)
+
+
+def kill_and_wait(pid: int, term_timeout: float = 10.0, kill_timeout: float = 10.0) -> None:
+    for sig, timeout in ((signal.SIGTERM, term_timeout), (signal.SIGKILL, kill_timeout)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return
+            time.sleep(0.1)
+    if pid_alive(pid):
+        raise VMError(f"QEMU pid {pid} survived SIGKILL")
+
+
+# --------------------------------------------------------------------------
+# State
+
+
+class Store:
+    """The instances of one state directory."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root) if root else default_state_root()
+
+    def dir(self, name: str) -> Path:
+        return self.root / check_name(name)
+
+    @contextlib.contextmanager
+    def lock(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir()
+            if p.is_dir() and NAME_RE.match(p.name) and (p / "instance.json").is_file()
+        )
+
+    def load(self, name: str) -> dict:
+        path = self.dir(name) / "instance.json"
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise VMError(f"no instance {name!r} in {self.root}") from None
+        except ValueError as exc:
+            raise VMError(f"{path} is corrupt: {exc}") from None
+
+    def save(self, state: dict) -> None:
+        d = self.dir(state["instance"])
+        tmp = d / ".instance.json.tmp"
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, d / "instance.json")
+
+    def pid(self, name: str) -> int | None:
+        d = self.dir(name)
+        return read_pid(d / "qemu.pid")
+
+    def running(self, name: str) -> bool:
+        d = self.dir(name)
+        return is_guest_process(read_pid(d / "qemu.pid"), d)
+
+    def claimed_ports(self) -> set[int]:
+        ports = set()
+        for name in self.names():
+            with contextlib.suppress(VMError):
+                port = self.load(name).get("port")
+                if port:
+                    ports.add(int(port))
+        return ports
+
+    def remove(self, name: str) -> None:
+        """Delete an instance's files; its console log is kept under logs/."""
+        d = self.dir(name)
+        if not d.exists():
+            return
+        console = d / "console.log"
+        if console.exists():
+            logs = self.root / "logs"
+            logs.mkdir(exist_ok=True)
+            os.replace(console, logs / f"{name}.console.log")
+        shutil.rmtree(d)
+
+
+# --------------------------------------------------------------------------
+# Operations
+
+
+def console_tail(path: str | os.PathLike, lines: int = 25) -> str:
+    try:
+        data = Path(path).read_bytes()[-16384:]
+    except OSError:
+        return "(no console log)"
+    text = data.decode(errors="replace").replace("\r", "")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def start(store: Store, name: str, image_dir: str | os.PathLike | None = None,
+          memory: int = DEFAULT_MEMORY_MB, smp: int = DEFAULT_SMP, replace: bool = False,
+          qemu: str = QEMU, qemu_img: str = QEMU_IMG) -> dict:
+    for tool in (qemu, qemu_img):
+        if not shutil.which(tool):
+            raise VMError(f"{tool} not found: run scripts/bootstrap.sh")
+    image = load_image(image_dir or default_image_dir())
+    with store.lock():
+        d = store.dir(name)
+        if d.exists():
+            if store.running(name):
+                if not replace:
+                    raise VMError(f"instance {name!r} is already running (stop it, or use --replace)")
+                stop(store, name, locked=True)
+            else:
+                store.remove(name)
+        d.mkdir(parents=True)
+        try:
+            subprocess.run(overlay_argv(image["base"], str(d / "disk.qcow2"), qemu_img),
+                           check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as exc:
+            store.remove(name)
+            raise VMError(f"qemu-img create failed: {exc.stderr.strip()}") from None
+        exclude = store.claimed_ports()
+        state = {
+            "instance": name,
+            "image": image["dir"],
+            "identity_file": image["identity_file"],
+            "user": image["user"],
+            "memory": int(memory),
+            "smp": int(smp),
+        }
+        last_error = ""
+        for _attempt in range(5):
+            port = pick_port(exclude)
+            exclude.add(port)
+            argv = qemu_argv(name, d, image, port, memory, smp, qemu)
+            state.update(port=port, argv=argv, started=time.time())
+            store.save(state)
+            with open(d / "qemu.err", "w") as err:
+                rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err).returncode
+            last_error = (d / "qemu.err").read_text().strip()
+            if rc == 0:
+                break
+            if "hostfwd" not in last_error and "host forwarding" not in last_error:
+                store.remove(name)
+                raise VMError(f"QEMU failed to start {name!r} (exit {rc}): {last_error}")
+        else:
+            store.remove(name)
+            raise VMError(f"QEMU could not forward a port for {name!r}: {last_error}")
+        pid = read_pid(d / "qemu.pid")
+        if not is_guest_process(pid, d):
+            tail = console_tail(d / "console.log")
+            store.remove(name)
+            raise VMError(f"QEMU for {name!r} exited right after starting: {last_error}\n{tail}")
+        state["pid"] = pid
+        store.save(state)
+        return state
+
+
+def ssh_login_ok(state: dict, timeout: float = 30.0) -> bool:
+    argv = ssh_argv(state["identity_file"], state["port"], ["true"], state.get("user", USER))
+    try:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=timeout).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def wait(store: Store, name: str, timeout: float = DEFAULT_WAIT_TIMEOUT, interval: float = 1.0) -> float:
+    """Wait until root can really log in over SSH; returns the seconds it took.
+
+    The port forward accepts TCP as soon as QEMU runs, long before sshd does,
+    so only a completed login counts.
+    """
+    state = store.load(name)
+    d = store.dir(name)
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    while True:
+        if not store.running(name):
+            raise VMError(f"guest {name!r} is not running (QEMU exited); console:\n"
+                          + console_tail(d / "console.log"))
+        if ssh_login_ok(state, timeout=min(30.0, max(5.0, deadline - time.monotonic()))):
+            return time.monotonic() - t0
+        if time.monotonic() >= deadline:
+            raise VMError(f"no SSH login into {name!r} (port {state['port']}) after "
+                          f"{timeout:.0f} s; console:\n" + console_tail(d / "console.log"))
+        time.sleep(interval)
+
+
+def stop(store: Store, name: str, locked: bool = False) -> bool:
+    """Kill the guest by pid, wait for it to exit, remove its files. True if it ran."""
+    ctx = contextlib.nullcontext() if locked else store.lock()
+    with ctx:
+        d = store.dir(name)
+        if not d.exists():
+            return False
+        pid = read_pid(d / "qemu.pid")
+        ran = is_guest_process(pid, d)
+        if ran:
+            kill_and_wait(pid)
+        store.remove(name)
+        return ran
+
+
+def stop_all(store: Store) -> list[str]:
+    """Stop every instance of the state directory, and any stray QEMU using it."""
+    stopped = []
+    with store.lock():
+        if store.root.is_dir():
+            for p in sorted(store.root.iterdir()):
+                if p.is_dir() and NAME_RE.match(p.name):
+                    if stop(store, p.name, locked=True):
+                        stopped.append(p.name)
+            for pid in guest_pids_under(store.root):
+                kill_and_wait(pid)
+                stopped.append(f"pid {pid}")
+    return stopped
+
+
+def list_instances(store: Store) -> list[dict]:
+    rows = []
+    for name in store.names():
+        try:
+            state = store.load(name)
+        except VMError:
+            continue
+        pid = store.pid(name)
+        rows.append({
+            "instance": name,
+            "running": store.running(name),
+            "pid": pid,
+            "port": state.get("port"),
+            "memory": state.get("memory"),
+            "uptime": round(time.time() - state["started"]) if state.get("started") else None,
+            "image": state.get("image"),
+        })
+    return rows
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vm.py", description=__doc__.split("\n\n")[0])
+    p.add_argument("--state-dir", help="instances directory (default: $IMMUTABLE_AUDIT_VM_CACHE/instances)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("start", help="start a guest on a fresh overlay")
+    s.add_argument("name")
+    s.add_argument("--image", help="image directory (default: the cache's 'current')")
+    s.add_argument("--memory", type=int,
+                   default=int(os.environ.get("IMMUTABLE_AUDIT_VM_MEMORY", DEFAULT_MEMORY_MB)),
+                   help="MiB of guest RAM (default %(default)s)")
+    s.add_argument("--smp", type=int, default=DEFAULT_SMP)
+    s.add_argument("--replace", action="store_true", help="stop a running instance of that name first")
+    s.add_argument("--json", action="store_true", help="print the molecule instance config")
+
+    w = sub.add_parser("wait", help="wait for a real SSH login")
+    w.add_argument("names", nargs="+")
+    w.add_argument("--timeout", type=float, default=DEFAULT_WAIT_TIMEOUT)
+
+    x = sub.add_parser("ssh", help="run a command in the guest (or log in)")
+    x.add_argument("name")
+    x.add_argument("cmd", nargs=argparse.REMAINDER)
+
+    t = sub.add_parser("stop", help="kill guests by pid and remove their overlays")
+    t.add_argument("names", nargs="+")
+
+    sub.add_parser("stop-all", help="stop every guest of the state directory")
+
+    ls = sub.add_parser("list", help="list instances")
+    ls.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("config", help="molecule instance config of instances, as JSON")
+    c.add_argument("names", nargs="+")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    store = Store(args.state_dir)
+    try:
+        if args.command == "start":
+            state = start(store, args.name, args.image, args.memory, args.smp, args.replace)
+            if args.json:
+                print(json.dumps(molecule_config(state)))
+            else:
+                print(f"{args.name}: pid {state['pid']}, ssh -p {state['port']} root@{ADDRESS}")
+        elif args.command == "wait":
+            for name in args.names:
+                took = wait(store, name, args.timeout)
+                print(f"{name}: SSH login after {took:.1f} s")
+        elif args.command == "ssh":
+            state = store.load(args.name)
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            # like ssh itself: the words are joined and run by the guest's shell
+            argv_ = ssh_argv(state["identity_file"], state["port"], cmd, state.get("user", USER))
+            if not cmd:
+                argv_.insert(1, "-t")
+            return subprocess.call(argv_)
+        elif args.command == "stop":
+            for name in args.names:
+                ran = stop(store, name)
+                print(f"{name}: {'stopped' if ran else 'was not running'}")
+        elif args.command == "stop-all":
+            stopped = stop_all(store)
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing"))
+        elif args.command == "list":
+            rows = list_instances(store)
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                for r in rows:
+                    print(f"{r['instance']:24} {'running' if r['running'] else 'dead':8} "
+                          f"pid={r['pid']} port={r['port']} mem={r['memory']}M up={r['uptime']}s")
+        elif args.command == "config":
+            print(json.dumps([molecule_config(store.load(n)) for n in args.names]))
+    except VMError as exc:
+        print(f"vm.py: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
