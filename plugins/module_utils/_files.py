@@ -1,0 +1,264 @@
+# -*- coding: utf-8 -*-
+# Copyright: immutable.audit contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rules files on disk: atomic writes and the rules.d merge view.
+
+``merge`` reproduces what Debian 12's augenrules builds from
+/etc/audit/rules.d (AUDIT-SEMANTICS.md section 5) and reports what would
+bite at boot; it is pure. The few functions that touch the filesystem are
+small and named for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+
+from ansible_collections.immutable.audit.plugins.module_utils._rules import (
+    Control, Rule, RuleError, parse_line,
+)
+
+RULES_D = "/etc/audit/rules.d"
+# Control lines augenrules hoists: the last of each wins; -e goes last.
+_HOISTED = ("-D", "-b", "-f", "-e")
+
+
+class FileError(Exception):
+    """A file could not be read or written; names the path and the cause."""
+
+
+def read_text(path):
+    """The file's text, or None if it does not exist."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "surrogateescape")
+    except IOError as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise FileError("cannot read %s: %s" % (path, exc.strerror))
+
+
+def atomic_write(path, content, mode=0o640, uid=0, gid=0):
+    """Write ``content`` to ``path`` only if it differs; return True if written.
+
+    Temp file in the same directory, fsync, owner and mode set before the
+    rename, then the directory fsynced: a crash leaves the old or the new
+    file, never a torn one.
+    """
+    if read_text(path) == content and _meta_ok(path, mode, uid, gid):
+        return False
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise FileError("directory %s does not exist" % directory)
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode("utf-8", "surrogateescape"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        if os.geteuid() == 0:
+            os.chown(tmp, uid, gid)
+        os.rename(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise FileError("cannot write %s: %s" % (path, exc.strerror))
+    _fsync_dir(directory)
+    return True
+
+
+def remove(path):
+    """Remove ``path``; return True if it existed."""
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return False
+        raise FileError("cannot remove %s: %s" % (path, exc.strerror))
+    _fsync_dir(os.path.dirname(path) or ".")
+    return True
+
+
+def _meta_ok(path, mode, uid, gid):
+    st = os.stat(path)
+    owner_ok = os.geteuid() != 0 or (st.st_uid, st.st_gid) == (uid, gid)
+    return (st.st_mode & 0o7777) == mode and owner_ok
+
+
+def _unlink_quietly(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _fsync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def version_key(name):
+    """Sort key of ``ls -v``: digit runs compare as numbers (9- before 10-)."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.findall(r"\d+|\D+", name)]
+
+
+def read_rules_d(directory=RULES_D):
+    """[(path, text)] of the *.rules files augenrules reads, in its order."""
+    try:
+        names = os.listdir(directory)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return []
+        raise FileError("cannot list %s: %s" % (directory, exc.strerror))
+    files = []
+    for name in sorted((n for n in names if n.endswith(".rules")), key=version_key):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            files.append((path, read_text(path)))
+    return files
+
+
+class MergedLine(object):
+    """One line of the merged rules as augenrules emits it."""
+
+    __slots__ = ("text", "source", "lineno", "entry")
+
+    def __init__(self, text, source, lineno, entry):
+        self.text = text
+        self.source = source
+        self.lineno = lineno
+        self.entry = entry
+
+    def as_dict(self):
+        return {"line": self.text, "file": self.source, "lineno": self.lineno}
+
+
+class Merged(object):
+    """The merged rules: lines in load order, rules, controls, and problems."""
+
+    def __init__(self, lines, problems):
+        self.lines = lines
+        self.problems = problems
+
+    @property
+    def rules(self):
+        return [m.entry for m in self.lines if isinstance(m.entry, Rule)]
+
+    @property
+    def controls(self):
+        return [m.entry for m in self.lines if isinstance(m.entry, Control)]
+
+    def control(self, option):
+        """The value the load ends with for ``option`` (e.g. '-e'), or None."""
+        value = None
+        for entry in self.controls:
+            if entry.option == option:
+                value = entry.value
+        return value
+
+
+def _problem(kind, message, source=None, lineno=None, line=None):
+    return {"kind": kind, "message": message, "file": source, "lineno": lineno, "line": line}
+
+
+def merge(files, target):
+    """What ``augenrules`` makes of ``files`` ([(path, text)], in ls -v order).
+
+    Returns a Merged whose lines are in the order auditctl -R will load them
+    and whose problems list what would fail or surprise at boot: a file with
+    no final newline (its last line is glued to the next file's first),
+    CRLF, tabs, invalid rules (auditctl -R stops there), indented control
+    lines (not hoisted: an indented -e 2 locks in the middle of the load),
+    more than one -e (only the last counts), and duplicates (the second
+    stops the load).
+    """
+    problems = []
+    physical = []       # (text, source, lineno)
+    carry = None
+    for path, text in files:
+        if text is None:
+            continue
+        lines = text.split("\n")
+        complete = text.endswith("\n") or text == ""
+        if complete:
+            lines = lines[:-1]
+        for i, line in enumerate(lines, 1):
+            if carry is not None and i == 1:
+                problems.append(_problem(
+                    "no_final_newline",
+                    "%s has no final newline: augenrules glues its last line to the first "
+                    "line of %s" % (carry[1], path), carry[1], carry[2], carry[0] + line))
+                physical.append((carry[0] + line, carry[1], carry[2]))
+                carry = None
+                continue
+            if i == len(lines) and not complete:
+                carry = (line, path, i)
+                continue
+            physical.append((line, path, i))
+        if carry is not None and carry[1] != path:
+            physical.append(carry)
+            carry = None
+    if carry is not None:
+        physical.append(carry)
+
+    hoisted = {}
+    body = []
+    e_lines = []
+    for text, source, lineno in physical:
+        stripped = text.strip(" ")
+        if not stripped or text.startswith("#"):
+            continue
+        opt = stripped.split(" ", 1)[0]
+        if opt in _HOISTED and text != stripped and not stripped.startswith("#"):
+            problems.append(_problem(
+                "indented_control",
+                "indented %s line: augenrules does not hoist it, so it runs in the middle "
+                "of the load%s" % (opt, " and locks the kernel before later rules load"
+                                   if stripped.startswith("-e 2") else ""),
+                source, lineno, text))
+        try:
+            entry = parse_line(text, target, source, lineno)
+        except RuleError as exc:
+            problems.append(_problem("invalid", "%s; auditctl -R stops at this line and "
+                                     "loads nothing after it" % exc.problem, source, lineno, text))
+            body.append(MergedLine(text, source, lineno, None))
+            continue
+        if entry is None:
+            continue
+        line = MergedLine(text, source, lineno, entry)
+        if text.startswith(_HOISTED) and isinstance(entry, Control) and entry.option in _HOISTED:
+            if entry.option == "-e":
+                e_lines.append(line)
+            hoisted[entry.option] = line
+            continue
+        body.append(line)
+    if len(e_lines) > 1:
+        last = e_lines[-1]
+        for line in e_lines[:-1]:
+            problems.append(_problem(
+                "e_overridden",
+                "'%s' is dropped by augenrules: the last -e line wins ('%s' in %s:%s)"
+                % (line.text, last.text, last.source, last.lineno),
+                line.source, line.lineno, line.text))
+    ordered = [hoisted[o] for o in ("-D", "-b", "-f") if o in hoisted] + body
+    if "-e" in hoisted:
+        ordered.append(hoisted["-e"])
+    seen = {}
+    for line in ordered:
+        if isinstance(line.entry, Rule):
+            first = seen.get(line.entry.line)
+            if first is not None:
+                problems.append(_problem(
+                    "duplicate",
+                    "duplicate of %s:%s; auditctl -R fails on it and loads nothing after it"
+                    % (first.source, first.lineno), line.source, line.lineno, line.text))
+            else:
+                seen[line.entry.line] = line
+    return Merged(ordered, problems)
+
