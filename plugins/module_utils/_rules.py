@@ -232,9 +232,13 @@ class Rule(object):
     def is_watch(self):
         return _is_watch(self)
 
-    def add_args(self):
-        """auditctl arguments that add exactly this rule (no shell, no splitting)."""
-        return [("-A" if self.prepend else "-a"), "%s,%s" % (self.action, self.list)] + self._body_args()
+    def add_args(self, prepend=None):
+        """auditctl arguments that add exactly this rule (no shell, no splitting).
+
+        ``prepend`` overrides where it goes (-A front, -a end of its list).
+        """
+        front = self.prepend if prepend is None else prepend
+        return [("-A" if front else "-a"), "%s,%s" % (self.action, self.list)] + self._body_args()
 
     def delete_args(self):
         """auditctl arguments that delete exactly this rule."""
@@ -1000,6 +1004,45 @@ class Plan(object):
         ops += [("delete", t) for t in self.twins]
         ops += [("delete", r) for r in self.delete]
         return ops
+
+    def arg_lists(self):
+        """The auditctl argument list of every operation, in order."""
+        return [r.delete_args() if verb == "delete" else r.add_args(prepend=verb == "prepend")
+                for verb, r in self.operations()]
+
+
+def simulate(live, plan_):
+    """The listing the kernel will show after ``plan_`` runs on ``live``.
+
+    Used for the predicted "after" in check mode and to verify a real run:
+    the listing afterwards must be exactly this.
+    """
+    lists = dict((lst, [r.line for r in live if r.list == lst]) for lst in LISTS)
+    for verb, rule in plan_.operations():
+        seq = lists[rule.list]
+        if verb == "prepend":
+            seq.insert(0, rule.line)
+        elif verb == "add":
+            seq.append(rule.line)
+        elif rule.line in seq:
+            seq.remove(rule.line)
+    return [line for lst in LISTS for line in lists[lst]]
+
+
+def missing_path(rule, target):
+    """The directory whose absence makes the kernel refuse ``rule``, or None.
+
+    A path watch needs its parent directory, a directory watch the directory
+    itself; a watched file may be missing (it is watched from its parent).
+    """
+    for f in rule.fields:
+        if f.name == "path" and f.op == "=":
+            parent = f.value.rstrip("/").rsplit("/", 1)[0] or "/"
+            if not target.is_dir(parent):
+                return parent
+        elif f.name == "dir" and f.op == "=" and not target.is_dir(f.value):
+            return f.value
+    return None
 
 
 TWIN_KEY = "immutable-audit-moving"

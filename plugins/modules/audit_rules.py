@@ -1,0 +1,409 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: immutable.audit contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: audit_rules
+short_description: Apply an ordered set of Linux audit rules to the kernel and persist it
+version_added: 0.1.0
+description:
+  - Manages one rules file under C(/etc/audit/rules.d) and the rules running in the kernel, and
+    proves that the two agree.
+  - Every rule is validated and put in the exact form C(auditctl -l) prints (syscall names from the
+    host's own table, users and groups resolved, errno and message type names), so the desired
+    rules, the file and the kernel listing are compared line by line.
+  - All rules are validated before anything changes; a bad rule fails the task with the rule, its
+    position and the cause, and nothing on disk or in the kernel is touched.
+  - Live changes are a diff, not a reload. Rules that are already loaded stay loaded; new rules are
+    added before obsolete ones are deleted, so audit coverage never drops while the task runs. A
+    rule that must move to honour the order is first covered by a temporary twin (the same rule
+    with the extra key C(immutable-audit-moving)). C(augenrules --load) by contrast deletes every
+    rule first (about 12 ms per rule in the kernel).
+  - Order matters to the kernel (the first matching rule decides, so a C(never) rule only works
+    above the rules it suppresses). The desired list is ordered; two rules that can never match the
+    same event (different arch, disjoint syscalls, different auid, ...) may sit in either order.
+  - After a live change the module lists the kernel rules again and fails if the listing is not
+    exactly the planned one, because auditctl exits 0 for changes the kernel refused.
+  - On a locked kernel (C(enabled 2)) the file is written, nothing live is attempted, and the task
+    returns O(reboot_required=true) with the pending difference instead of failing.
+  - The file is written only after the kernel accepted the rules, so a rule the kernel refuses never
+    reaches the file that loads at boot (where C(auditctl -R) would stop at it).
+author:
+  - immutable.audit contributors
+attributes:
+  check_mode:
+    support: full
+    description: Reports exactly the changes a real run would make, including the predicted kernel listing.
+  diff_mode:
+    support: full
+    description: Shows the rules file and the kernel listing before and after.
+  platform:
+    platforms: posix
+options:
+  rules:
+    description:
+      - The ordered rules, one rules-file line each, as you would write them in a rules file
+        (C(-w ...), C(-a always,exit ...), C(-A ...)).
+      - Comments and blank lines are allowed and dropped. Control lines (C(-e), C(-f), C(-b), C(-D), ...) are
+        refused; use M(immutable.audit.audit_control).
+      - With O(state=absent) and no O(rules), every rule of the file at O(path) is removed.
+    type: list
+    elements: str
+    default: []
+  path:
+    description:
+      - The rules file this task owns. Its content is replaced by O(rules) in canonical form.
+    type: path
+    default: /etc/audit/rules.d/50-immutable.rules
+  state:
+    description:
+      - V(present) makes the rules live and persisted.
+      - V(absent) deletes the file and removes its rules (and O(rules)) from the kernel.
+    type: str
+    choices: [present, absent]
+    default: present
+  live:
+    description:
+      - Apply to the running kernel as well as to the file.
+      - V(false) only writes the file (for image builds and chroots, where the kernel is not the
+        target's).
+    type: bool
+    default: true
+  exclusive:
+    description:
+      - Make the kernel hold exactly what the rules files in the directory of O(path) declare, in
+        augenrules order, deleting live rules that no file declares.
+      - V(false) only adds and removes this task's own rules and leaves other live rules alone.
+    type: bool
+    default: false
+  missing_path:
+    description:
+      - What to do with a watch whose directory does not exist on this host (the kernel refuses
+        such a rule, and at boot C(auditctl -R) would stop at it).
+      - V(fail) fails the task naming the rule and the path, with nothing changed.
+      - V(skip) leaves the rule out of the file and the kernel on this host and warns; it is listed
+        in RV(skipped).
+    type: str
+    choices: [fail, skip]
+    default: fail
+  mode:
+    description: Permissions of the rules file.
+    type: raw
+    default: '0640'
+notes:
+  - Lines are split on spaces exactly as C(auditctl -R) does; write a space inside a value as C(\ ).
+  - Needs the audit userspace (C(auditctl), C(ausyscall)) on the target.
+seealso:
+  - module: immutable.audit.audit_info
+  - module: immutable.audit.audit_control
+"""
+
+EXAMPLES = r"""
+- name: Watch identity files and time changes
+  immutable.audit.audit_rules:
+    path: /etc/audit/rules.d/30-identity.rules
+    rules:
+      - -w /etc/passwd -p wa -k identity
+      - -w /etc/group -p wa -k identity
+      - -a always,exit -F arch=b64 -S adjtimex,settimeofday,clock_settime -k time-change
+
+- name: Suppress a noisy event above the rules it would otherwise hit
+  immutable.audit.audit_rules:
+    path: /etc/audit/rules.d/10-filters.rules
+    rules:
+      - -a never,exit -F arch=b64 -S adjtimex -F auid=unset -F uid=_chrony
+      - -a always,exit -F arch=b64 -S adjtimex -k time-change
+
+- name: Make the kernel hold exactly what rules.d declares (drop hand-loaded rules)
+  immutable.audit.audit_rules:
+    path: /etc/audit/rules.d/30-identity.rules
+    rules:
+      - -w /etc/passwd -p wa -k identity
+    exclusive: true
+
+- name: Build an image without touching the build host's kernel
+  immutable.audit.audit_rules:
+    path: /etc/audit/rules.d/30-identity.rules
+    rules:
+      - -w /etc/shadow -p wa -k identity
+    live: false
+
+- name: Remove a rule set from disk and kernel
+  immutable.audit.audit_rules:
+    path: /etc/audit/rules.d/30-identity.rules
+    state: absent
+"""
+
+RETURN = r"""
+rules:
+  description: The desired rules in canonical (C(auditctl -l)) form, in the order the kernel lists them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["-w /etc/passwd -p wa -k identity", "-a always,exit -F arch=b64 -S adjtimex,settimeofday -F key=time"]
+added:
+  description: Rules added to the kernel (or that would be, in check mode). Empty on a locked kernel.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Rules deleted from the kernel (or that would be). Empty on a locked kernel.
+  returned: always
+  type: list
+  elements: str
+moved:
+  description: Rules deleted and added again to restore the desired order (each covered by a twin meanwhile).
+  returned: always
+  type: list
+  elements: str
+live_drift:
+  description: How the kernel differed from the desired rules before the task ran.
+  returned: always
+  type: dict
+  contains:
+    missing:
+      description: Desired rules the kernel did not hold.
+      type: list
+      elements: str
+    extra:
+      description: Rules the kernel held that this task removes (its own obsolete rules, or any undeclared rule with O(exclusive)).
+      type: list
+      elements: str
+    out_of_order:
+      description: Desired rules the kernel held in a different relative order.
+      type: list
+      elements: str
+locked:
+  description: Whether the kernel audit configuration is locked (C(enabled 2)).
+  returned: always
+  type: bool
+reboot_required:
+  description: True when the kernel is locked and differs from the desired rules; the file holds them and a reboot loads them.
+  returned: always
+  type: bool
+pending:
+  description: On a locked kernel, the rules a reboot will add and remove.
+  returned: always
+  type: dict
+  contains:
+    add:
+      description: Rules a reboot will add.
+      type: list
+      elements: str
+    remove:
+      description: Rules a reboot will remove.
+      type: list
+      elements: str
+file_changed:
+  description: Whether the rules file was (or would be) written or removed.
+  returned: always
+  type: bool
+path:
+  description: The rules file.
+  returned: always
+  type: str
+skipped:
+  description: Rules left out because a directory they watch does not exist here (O(missing_path=skip)).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    rule:
+      description: The rule as given.
+      type: str
+    missing:
+      description: The directory that does not exist.
+      type: str
+warnings_boot:
+  description: Problems in the other rules files of the directory that would bite at boot (from the augenrules merge view).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.immutable.audit.plugins.module_utils import _files, _rules
+from ansible_collections.immutable.audit.plugins.module_utils._auditctl import (
+    AuditError, Auditctl,
+)
+
+HEADER = (
+    "Managed by immutable.audit.audit_rules: edits here are overwritten.",
+    "One rule per line in the form auditctl -l prints.",
+)
+
+
+class Failure(Exception):
+    """A domain failure the module reports with fail_json."""
+
+    def __init__(self, msg, **details):
+        super(Failure, self).__init__(msg)
+        self.details = details
+
+
+def _desired(module, target):
+    params = module.params
+    rules = _rules.parse_rules(params["rules"], target)
+    skipped = []
+    kept = []
+    for rule in rules:
+        missing = _rules.missing_path(rule, target)
+        if missing is None:
+            kept.append(rule)
+        elif params["missing_path"] == "skip":
+            skipped.append({"rule": rule.text, "missing": missing})
+            module.warn("skipped rule %d '%s': directory %s does not exist on this host"
+                        % (rule.lineno, rule.text, missing))
+        else:
+            raise _rules.RuleError(
+                "directory %s does not exist on this host, so the kernel would refuse the watch "
+                "(use missing_path: skip to leave such rules out on hosts that lack the path)"
+                % missing, rule.text, None, rule.lineno)
+    return kept, skipped
+
+
+def _boot_view(path, new_text, target):
+    """The augenrules merge of the rules directory with our file as planned."""
+    files = [(p, t) for p, t in _files.read_rules_d(os.path.dirname(path)) if p != path]
+    if new_text is not None:
+        files.append((path, new_text))
+        files.sort(key=lambda f: _files.version_key(os.path.basename(f[0])))
+    return _files.merge(files, target)
+
+
+def _apply_live(ctl, target, desired, managed, planned):
+    """Run the plan; on a batch failure, finish change by change for a precise error."""
+    try:
+        ctl.change_many(planned.arg_lists())
+    except AuditError:
+        again = _rules.plan(desired, ctl.rules(target), target, managed)
+        for args in again.arg_lists():
+            ctl.change(args)
+
+
+def run(module, ctl):
+    params = module.params
+    path = params["path"]
+    present = params["state"] == "present"
+    target = ctl.target()
+    desired, skipped = _desired(module, target) if present else ([], [])
+    old_text = _files.read_text(path)
+    old_rules = _rules.parse_text(old_text, target, path, strict=False).rules if old_text else []
+    new_text = _rules.render_file(desired, HEADER) if present else None
+
+    merged = _boot_view(path, new_text, target)
+    # Problems in our file, or caused by it (a duplicate in another file stops
+    # the boot load just the same), fail the task; the rest are warnings.
+    ours = [p for p in merged.problems
+            if p["file"] == path or (p["kind"] == "duplicate" and path in p["message"])]
+    if ours:
+        raise Failure("the rules file %s would not load cleanly at boot: %s"
+                      % (path, "; ".join("%s:%s: %s" % (p["file"], p["lineno"], p["message"])
+                                         for p in ours)), problems=ours)
+    others = [p for p in merged.problems if p not in ours]
+
+    if params["exclusive"]:
+        desired_plan, managed = merged.rules, None
+    else:
+        desired_plan = desired
+        managed = set(r.line for r in old_rules)
+        if not present:
+            managed.update(r.line for r in _rules.parse_rules(params["rules"], target))
+
+    status = ctl.status() if params["live"] else {}
+    locked = status.get("enabled") == 2
+    live_before = ctl.rules(target) if params["live"] else []
+    planned = _rules.plan(desired_plan, live_before, target, managed)
+    wanted_order = [r.line for r in _rules.effective_order(desired_plan)]
+    relevant = set(wanted_order) | (managed if managed is not None else set(r.line for r in live_before))
+    drift = _rules.compare(wanted_order, [r.line for r in live_before if r.line in relevant])
+    predicted = _rules.simulate(live_before, planned)
+
+    file_changed = old_text != new_text
+    live_changes = bool(planned) and params["live"]
+    result = dict(
+        changed=file_changed or (live_changes and not locked),
+        path=path,
+        rules=wanted_order if params["exclusive"] else [r.line for r in _rules.effective_order(desired)],
+        added=[], removed=[], moved=[],
+        live_drift=drift, locked=locked, reboot_required=False,
+        pending={"add": [], "remove": []},
+        file_changed=file_changed, skipped=skipped, warnings_boot=others,
+    )
+    if locked and live_changes:
+        result["reboot_required"] = True
+        result["pending"] = {"add": [r.line for r in planned.added],
+                             "remove": [r.line for r in planned.removed]}
+    elif live_changes:
+        result["added"] = [r.line for r in planned.added]
+        result["removed"] = [r.line for r in planned.removed]
+        result["moved"] = [r.line for r in planned.move]
+    if module._diff:
+        listing_before = "\n".join(r.line for r in live_before)
+        result["diff"] = [
+            {"before_header": path, "after_header": path,
+             "before": old_text or "", "after": new_text or ""},
+            {"before_header": "kernel (auditctl -l)", "after_header": "kernel (auditctl -l)",
+             "before": listing_before + "\n" if listing_before else "",
+             "after": ("\n".join(predicted) + "\n" if predicted else "")
+             if not locked else (listing_before + "\n" if listing_before else "")},
+        ]
+
+    if not module.check_mode:
+        if live_changes and not locked:
+            try:
+                _apply_live(ctl, target, desired_plan, managed, planned)
+            except AuditError as exc:
+                raise Failure("the kernel refused a rule change: %s. The rules file was not "
+                              "written; the kernel now holds the rules listed in 'live_rules'."
+                              % exc, live_rules=ctl.listing().splitlines(), **exc.details())
+            after = [r.line for r in ctl.rules(target)]
+            if after != predicted:
+                raise Failure("the kernel listing after applying is not the planned one "
+                              "(a change was refused without an error); the rules file was "
+                              "not written", expected=predicted, actual=after)
+        if file_changed:
+            if present:
+                _files.atomic_write(path, new_text, mode=int(str(params["mode"]), 8))
+            else:
+                _files.remove(path)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            rules=dict(type="list", elements="str", default=[]),
+            path=dict(type="path", default="/etc/audit/rules.d/50-immutable.rules"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            live=dict(type="bool", default=True),
+            exclusive=dict(type="bool", default=False),
+            missing_path=dict(type="str", choices=["fail", "skip"], default="fail"),
+            mode=dict(type="raw", default="0640"),
+        ),
+        supports_check_mode=True,
+    )
+    ctl = Auditctl(module.run_command,
+                   auditctl=module.get_bin_path("auditctl", required=True),
+                   ausyscall=module.get_bin_path("ausyscall", required=True))
+    try:
+        result = run(module, ctl)
+    except _rules.RuleError as exc:
+        module.fail_json(msg="invalid rule: %s; nothing was changed" % exc,
+                         rule=exc.text, position=exc.lineno)
+    except Failure as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    except (AuditError, _files.FileError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
