@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs every test of the collection: unit, kernel agreement and integration
+# tests (pytest, as root on this machine: ordinary rules only, each deleted
+# again), ansible-test sanity, ansible-lint, and the molecule scenarios in
+# throwaway QEMU guests. Checks that this machine's kernel audit state is the
+# same afterwards. Usage: scripts/test.sh [--quick]  (--quick: no molecule)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/bootstrap.sh
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_CONFIG="$root/ansible.cfg"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+audit_state() { { auditctl -s | grep -v -E '^(backlog|lost|backlog_wait_time_actual) '; auditctl -l; } 2>&1; }
+before=$(audit_state)
+failed=()
+step() {
+  local name=$1; shift
+  echo "=== $name"
+  local start=$SECONDS
+  if "$@"; then echo "=== $name: ok ($((SECONDS - start)) s)"; else echo "=== $name: FAILED ($((SECONDS - start)) s)"; failed+=("$name"); fi
+}
+
+pytest_all() {
+  # Exit 5 (nothing collected) is a failure here, as it is for CI.
+  python -m pytest -p no:cacheprovider tests/unit tests/kernel tests/integration tests/vm \
+    --junitxml=tests/output/junit/pytest.xml
+}
+
+sanity() {
+  # ansible-test needs the collection under ansible_collections/NS/NAME.
+  local tree dest rc=0
+  tree=$(mktemp -d)
+  dest="$tree/ansible_collections/immutable/audit"
+  mkdir -p "$dest"
+  git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$dest"
+  (cd "$dest" && git init -q && git add -A &&
+    ansible-test sanity --requirements --python 3.11) || rc=$?
+  rm -rf "$tree"
+  return $rc
+}
+
+lint() { ansible-lint --offline; }
+
+molecule_all() {
+  local rc=0 s
+  for s in molecule/*/molecule.yml; do
+    [ -e "$s" ] || continue
+    s=$(basename "$(dirname "$s")")
+    molecule test -s "$s" || rc=1
+  done
+  return $rc
+}
+
+mkdir -p tests/output/junit
+step pytest pytest_all
+step sanity sanity
+step ansible-lint lint
+[ $quick = 1 ] || step molecule molecule_all
+
+after=$(audit_state)
+if [ "$before" != "$after" ]; then
+  echo "!! this machine's kernel audit state changed during the tests:"
+  diff <(echo "$before") <(echo "$after") || true
+  failed+=("host-audit-state")
+fi
+pgrep -a qemu-system && { echo "!! QEMU guests left running"; failed+=("qemu-leftovers"); }
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all test steps passed"
