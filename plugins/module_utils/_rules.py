@@ -718,9 +718,10 @@ def _finish_rule(lst, action, prepend, deleting, fields, keys, syscall_args, tar
     if lst == "exit" and syscall_args:
         syscalls = _resolve_syscalls(syscall_args, arch, target)
     names = [f.name for f in fields]
-    if len(fields) + (1 if keys else 0) > MAX_FIELDS:
+    count = len(fields) + (1 if keys else 0)
+    if count > MAX_FIELDS:
         raise RuleError("too many fields (%d, the kernel allows %d including the key)"
-                        % (len(fields) + 1, MAX_FIELDS))
+                        % (count, MAX_FIELDS))
     for key in keys:
         if KEY_SEP in key:
             raise RuleError("key '%s' contains the \\x01 separator" % key)
@@ -909,11 +910,14 @@ def render_file(rules, header):
     Rules are written in their canonical form so that the file, the desired
     list and the kernel listing compare line by line. Where the listed form
     cannot be loaded as it stands (a -A rule, values with spaces, a watch
-    whose perm field comes first), the explicit argument list is written.
+    whose perm field comes first, a dir watch with a trailing slash that -w
+    would strip), the explicit argument list is written.
     """
     lines = ["# " + h if h else "#" for h in header]
     for rule in rules:
-        if rule.prepend or rule.line.startswith(" ") or " " in "".join(rule.add_args()[2:]):
+        slash = rule.is_watch() and any(
+            f.name == "dir" and len(f.value) > 1 and f.value.endswith("/") for f in rule.fields)
+        if rule.prepend or slash or rule.line.startswith(" ") or " " in "".join(rule.add_args()[2:]):
             lines.append(" ".join(a.replace("\\", "\\\\").replace(" ", "\\ ")
                                   for a in rule.add_args()))
         else:
