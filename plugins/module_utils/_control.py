@@ -60,7 +60,7 @@ _HOISTED_FIRST = ("backlog_limit", "failure")
 _SHOWN_DRIFT = 5
 
 HEADER = (
-    "Managed by immutable.audit.audit_control; edits are overwritten.",
+    "Managed by immutable.audit.audit_control, which rewrites it: only control lines belong here.",
     "augenrules loads -b and -f first and the -e line last, keeping only the",
     "last of each from all files: this file sorts last under ls -v so its lines win.",
 )
