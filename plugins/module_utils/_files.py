@@ -261,4 +261,3 @@ def merge(files, target):
             else:
                 seen[line.entry.line] = line
     return Merged(ordered, problems)
-

@@ -38,6 +38,6 @@ def test_target(target):
         # Modules run on the system Python, as on any Debian target.
         [ansible_playbook, "-i", "localhost,", os.path.join(HERE, "run_target.yml"),
          "-e", "target=" + target, "-e", "ansible_python_interpreter=/usr/bin/python3"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False,
     )
     assert proc.returncode == 0, proc.stdout[-20000:] + proc.stderr[-5000:]

@@ -44,7 +44,7 @@ class FakeKernel(object):
         self.commands = []
         self.ignore_adds = False
         tables = {"b64": _table("syscalls_x86_64.tsv"), "b32": _table("syscalls_i386.tsv")}
-        self.target = _rules.Target(tables, user=lambda n: {"root": 0}.get(n))
+        self.target = _rules.Target(tables, user={"root": 0}.get)
 
     def run(self, args, environ_update=None, expand_user_and_vars=True):
         assert environ_update and environ_update.get("LANG") == "C"
