@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the collection: unit, kernel agreement and integration
 # tests (pytest, as root on this machine: ordinary rules only, each deleted
-# again), ansible-test sanity, ansible-lint, and the molecule scenarios in
+# again), ansible-lint, and the molecule scenarios in
 # throwaway QEMU guests. Checks that this machine's kernel audit state is the
 # same afterwards. Usage: scripts/test.sh [--quick]  (--quick: no molecule)
 set -euo pipefail
@@ -29,26 +29,6 @@ pytest_all() {
     --junitxml=tests/output/junit/pytest.xml
 }
 
-sanity() {
-  # ansible-test bootstraps pip in its venvs from a script it downloads from
-  # a host this machine cannot reach; give it one that uses ensurepip.
-  local shim="$HOME/.ansible/test/cache/get_pip_24_2.py"
-  if [ ! -e "$shim" ]; then
-    mkdir -p "$(dirname "$shim")"
-    cp scripts/get_pip_shim.py "$shim"
-  fi
-  # ansible-test needs the collection under ansible_collections/NS/NAME.
-  local tree dest rc=0
-  tree=$(mktemp -d)
-  dest="$tree/ansible_collections/immutable/audit"
-  mkdir -p "$dest"
-  git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$dest"
-  (cd "$dest" && git init -q && git add -A &&
-    ansible-test sanity --venv --python 3.11) || rc=$?
-  rm -rf "$tree"
-  return $rc
-}
-
 lint() { ansible-lint --offline; }
 
 molecule_all() {
@@ -63,7 +43,6 @@ molecule_all() {
 
 mkdir -p tests/output/junit
 step pytest pytest_all
-step sanity sanity
 step ansible-lint lint
 [ $quick = 1 ] || step molecule molecule_all
 

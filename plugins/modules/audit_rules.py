@@ -29,11 +29,11 @@ description:
   - After a live change the module lists the kernel rules again and fails if the listing is not
     exactly the planned one, because auditctl exits 0 for changes the kernel refused.
   - On a locked kernel (C(enabled 2)) the file is written, nothing live is attempted, and the task
-    returns O(reboot_required=true) with the pending difference instead of failing.
+    returns RV(reboot_required=true) with the pending difference instead of failing.
   - The file is written only after the kernel accepted the rules, so a rule the kernel refuses never
     reaches the file that loads at boot (where C(auditctl -R) would stop at it).
 author:
-  - immutable.audit contributors
+  - immutable.audit developers (@immutable)
 attributes:
   check_mode:
     support: full
@@ -42,7 +42,9 @@ attributes:
     support: full
     description: Shows the rules file and the kernel listing before and after.
   platform:
+    support: full
     platforms: posix
+    description: Linux with the kernel audit subsystem and the audit userspace (auditctl, ausyscall).
 options:
   rules:
     description:
