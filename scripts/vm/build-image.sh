@@ -36,7 +36,7 @@ BOOT_PKGS_1="initramfs-tools zstd"
 BOOT_PKGS_2="linux-image-cloud-amd64"
 INITRD_MODULES="virtio_pci virtio_blk virtio_net"
 
-log() { printf 'build-image: %s\n' "$*" >&2; }
+log() { printf 'build-image: [%3ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'build-image: ERROR: %s\n' "$*" >&2; exit 1; }
 
 force=0
@@ -167,6 +167,21 @@ install -d -m 755 "$rootfs/usr/sbin"
 printf '#!/bin/sh\n# build-image.sh: no service may start while the image is built\nexit 101\n' > "$rootfs/usr/sbin/policy-rc.d"
 chmod 755 "$rootfs/usr/sbin/policy-rc.d"
 
+mkdir -p "$rootfs/etc/dpkg/dpkg.cfg.d"
+# No documentation, manuals or translations in the guest (smaller image,
+# faster mkfs); stage 2 unpacks every package again, so this applies to all.
+# dpkg without fsync: nothing here needs to survive a host crash (the guest
+# keeps it too: its package installs are throwaway as well).
+cat > "$rootfs/etc/dpkg/dpkg.cfg.d/90immutable-audit-nodoc" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+EOF
+echo force-unsafe-io > "$rootfs/etc/dpkg/dpkg.cfg.d/90immutable-audit-unsafe-io"
+
 log "debootstrap stage 2"
 chroot "$rootfs" /debootstrap/debootstrap --second-stage >"$tmp/debootstrap2.log" 2>&1 \
   || { tail -n 30 "$tmp/debootstrap2.log" >&2; tail -n 30 "$rootfs/debootstrap/debootstrap.log" >&2 2>/dev/null; die "debootstrap stage 2 failed"; }
@@ -187,18 +202,6 @@ APT::Install-Recommends "false";
 APT::Install-Suggests "false";
 APT::Keep-Downloaded-Packages "true";
 Binary::apt::APT::Keep-Downloaded-Packages "true";
-EOF
-
-# No documentation, manuals or translations in the guest (smaller image,
-# faster mkfs and copy-on-write); what debootstrap already unpacked goes at
-# the end.
-cat > "$rootfs/etc/dpkg/dpkg.cfg.d/90immutable-audit-nodoc" <<'EOF'
-path-exclude /usr/share/doc/*
-path-include /usr/share/doc/*/copyright
-path-exclude /usr/share/man/*
-path-exclude /usr/share/info/*
-path-exclude /usr/share/locale/*
-path-include /usr/share/locale/locale.alias
 EOF
 
 log "apt-get update"

@@ -201,7 +201,7 @@ def test_store_roundtrip_and_ports(store):
     for name, port in (("a", 40010), ("b", 40011)):
         store.dir(name).mkdir(parents=True)
         store.save(_state(name, port))
-    (store.root / "logs").mkdir()
+    (store.root / ".logs").mkdir()
     (store.root / "stray").mkdir()  # no instance.json: not an instance
     assert store.names() == ["a", "b"]
     assert store.load("a")["port"] == 40010
@@ -226,7 +226,7 @@ def test_remove_keeps_console_log(store):
     (d / "disk.qcow2").write_text("x")
     store.remove("g1")
     assert not d.exists()
-    assert (store.root / "logs" / "g1.console.log").read_text() == "boot\n"
+    assert (store.root / ".logs" / "g1.console.log").read_text() == "boot\n"
 
 
 def test_stop_never_kills_a_pid_that_is_not_the_guest(store):
@@ -276,3 +276,94 @@ def test_cli_config(store, capsys):
     store.save(_state("g1", 40030))
     assert vm.main(["--state-dir", str(store.root), "config", "g1"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["port"] == 40030
+
+
+# --- snapshots (no QEMU: keys, paths, pruning, the QMP client) --------------
+
+def test_migration_uris_quote_paths():
+    assert vm.incoming_uri("/c/state.zst") == "exec:zstd -dc /c/state.zst"
+    assert vm.incoming_uri("/c d/s.zst") == "exec:zstd -dc '/c d/s.zst'"
+    assert vm.outgoing_uri("/c/s.zst").startswith("exec:zstd -q -f ")
+    assert vm.outgoing_uri("/c/s.zst").endswith(" -o /c/s.zst")
+
+
+def test_snapshot_key_tracks_every_input(image):
+    k = vm.snapshot_key(image, 384, 1, "QEMU 7.2")
+    assert k == vm.snapshot_key(dict(image), 384, 1, "QEMU 7.2")
+    assert k != vm.snapshot_key(image, 512, 1, "QEMU 7.2")
+    assert k != vm.snapshot_key(image, 384, 2, "QEMU 7.2")
+    assert k != vm.snapshot_key(image, 384, 1, "QEMU 8.0")
+    assert k != vm.snapshot_key(dict(image, dir="/other"), 384, 1, "QEMU 7.2")
+
+
+def test_load_snapshot_needs_disk_and_state(store):
+    d = vm.snapshot_root(store) / "k1"
+    d.mkdir(parents=True)
+    assert vm.load_snapshot(store, "k1") is None
+    (d / "snapshot.json").write_text('{"memory": 384}')
+    (d / "disk.qcow2").write_text("x")
+    assert vm.load_snapshot(store, "k1") is None  # no state.zst yet
+    (d / "state.zst").write_text("x")
+    snap = vm.load_snapshot(store, "k1")
+    assert snap["key"] == "k1" and snap["memory"] == 384
+    assert snap["disk"] == str(d / "disk.qcow2") and snap["state"] == str(d / "state.zst")
+
+
+def test_prune_snapshots_keeps_current_and_temp(store):
+    root = vm.snapshot_root(store)
+    for k in ("old1", "old2", "cur", ".tmp.x.1"):
+        (root / k).mkdir(parents=True)
+    assert sorted(vm.prune_snapshots(store, keep="cur")) == ["old1", "old2"]
+    assert sorted(p.name for p in root.iterdir()) == [".tmp.x.1", "cur"]
+
+
+def test_stop_all_leaves_logs_and_snapshots_alone(store):
+    (store.root / vm.LOGS_DIR).mkdir(parents=True)
+    (store.root / vm.LOGS_DIR / "g.console.log").write_text("x")
+    (vm.snapshot_root(store) / "k").mkdir(parents=True)
+    (store.root / "notaguest").mkdir()
+    assert vm.stop_all(store) == []
+    assert (store.root / vm.LOGS_DIR / "g.console.log").exists()
+    assert (vm.snapshot_root(store) / "k").exists()
+    assert (store.root / "notaguest").exists()
+
+
+def test_qmp_client_against_a_fake_monitor(tmp_path):
+    import threading
+
+    path = str(tmp_path / "qmp.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    seen = []
+
+    def monitor():
+        conn, _ = srv.accept()
+        f = conn.makefile("rwb")
+        f.write(b'{"QMP": {"version": {}, "capabilities": []}}\n')
+        f.flush()
+        for line in f:
+            msg = json.loads(line)
+            seen.append(msg)
+            if msg["execute"] == "query-migrate":
+                f.write(b'{"event": "MIGRATION", "data": {}}\n')  # events are skipped
+                f.write(b'{"return": {"status": "completed"}}\n')
+            elif msg["execute"] == "bad":
+                f.write(b'{"error": {"class": "GenericError", "desc": "nope"}}\n')
+            else:
+                f.write(b'{"return": {}}\n')
+            f.flush()
+        conn.close()
+
+    t = threading.Thread(target=monitor, daemon=True)
+    t.start()
+    qmp = vm.QMP(path, timeout=5)
+    assert qmp.execute("migrate", uri="exec:cat") == {}
+    assert qmp.execute("query-migrate") == {"status": "completed"}
+    with pytest.raises(vm.VMError, match="nope"):
+        qmp.execute("bad")
+    qmp.close()
+    t.join(5)
+    srv.close()
+    assert seen[0] == {"execute": "qmp_capabilities"}
+    assert seen[1] == {"execute": "migrate", "arguments": {"uri": "exec:cat"}}
