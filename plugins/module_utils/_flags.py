@@ -116,9 +116,16 @@ def parse_flags(items):
     return mask
 
 
+_RENDERED = {}
+
+
 def render(mask):
     """lsattr's short form: 22 columns, a letter where the flag is set."""
-    return "".join(f.letter if mask & f.mask else "-" for f in FLAGS)
+    # Memoised: a large tree repeats a few words thousands of times.
+    text = _RENDERED.get(mask)
+    if text is None:
+        text = _RENDERED[mask] = "".join(f.letter if mask & f.mask else "-" for f in FLAGS)
+    return text
 
 
 def describe(mask):

@@ -284,13 +284,20 @@ def run(module, io, result, diff):
             _guard(targets, add & PROTECTIVE, params["auditd_conf"])
         _overlay_warnings(module, io, roots, params["recurse"])
     named = set(root.real for root in roots)
+    # A tree of thousands of files holds a handful of distinct flag words:
+    # plan each (word, is_dir) once, so a file costs open, ioctl and close.
+    plans = {}
     dropped, dropped_first = 0, None
     for target in targets:
         fd = open_inode(io, target)
         try:
             before = get_flags(io, fd, target)
-            steps = plan(before, add, remove, target.is_dir)
-            after = planned = outcome(before, steps)
+            key = (before, target.is_dir)
+            if key not in plans:
+                steps = plan(before, add, remove, target.is_dir)
+                plans[key] = steps, outcome(before, steps)
+            steps, planned = plans[key]
+            after = planned
             if steps and not module.check_mode:
                 after = apply_plan(io, fd, target, before, steps)
         finally:
@@ -299,8 +306,9 @@ def run(module, io, result, diff):
         changed = after != before
         if changed:
             result["changed_count"] += 1
-            diff["before"].append("%s %s" % (render(before), target.path))
-            diff["after"].append("%s %s" % (render(after), target.path))
+            if module._diff:
+                diff["before"].append("%s %s\n" % (render(before), target.path))
+                diff["after"].append("%s %s\n" % (render(after), target.path))
         if changed or target.real in named:
             result["results"].append(dict(path=target.path, before=render(before), after=render(after), changed=changed))
         if after != planned:
@@ -341,10 +349,7 @@ def main():
 def _finish(module, result, diff):
     result["changed"] = result["changed_count"] > 0
     if module._diff:
-        result["diff"] = dict(
-            before="".join(line + "\n" for line in diff["before"]),
-            after="".join(line + "\n" for line in diff["after"]),
-        )
+        result["diff"] = dict(before="".join(diff["before"]), after="".join(diff["after"]))
 
 
 if __name__ == "__main__":
