@@ -343,7 +343,10 @@ def _undo(io, fd, target, original, value, done):
 
 # --- what to change ---------------------------------------------------------
 
-Target = collections.namedtuple("Target", "path real is_dir")
+# path: as named or found (for messages and results); real: resolved, for
+# the system calls; ino: the inode number, free from readdir, so the guard
+# can recognise a hard link to a protected file without a stat per file.
+Target = collections.namedtuple("Target", "path real is_dir ino")
 
 
 def resolve(path, follow):
@@ -365,7 +368,7 @@ def resolve(path, follow):
         raise FlagsError(
             "%s is not a regular file or directory; inode flags are only changed on those "
             "(opening a device or FIFO can have side effects)" % path, path)
-    return Target(path, real, stat.S_ISDIR(st.st_mode))
+    return Target(path, real, stat.S_ISDIR(st.st_mode), st.st_ino)
 
 
 def walk(root):
@@ -386,11 +389,11 @@ def walk(root):
             stack.pop()
             continue
         if entry.is_dir(follow_symlinks=False):
-            child = Target(os.path.join(parent.path, entry.name), entry.path, True)
+            child = Target(os.path.join(parent.path, entry.name), entry.path, True, entry.inode())
             targets.append(child)
             stack.append((child, _entries(entry.path)))
         elif entry.is_file(follow_symlinks=False):
-            targets.append(Target(os.path.join(parent.path, entry.name), entry.path, False))
+            targets.append(Target(os.path.join(parent.path, entry.name), entry.path, False, entry.inode()))
         else:
             skipped += 1
     return targets, skipped

@@ -12,8 +12,9 @@ description:
   - Adds or removes Linux inode flags, the attributes C(chattr) sets and C(lsattr) shows, such as
     V(a) (append only) and V(i) (immutable), on files and directories, optionally on whole trees.
   - Reads and writes the flags with the E(FS_IOC_GETFLAGS) and E(FS_IOC_SETFLAGS) ioctls in one module
-    run for all paths, without starting C(lsattr) or C(chattr) per file, so a tree of 10,000 files takes
-    about as long as C(chattr -R).
+    run for all paths, without starting C(lsattr) or C(chattr) per file; on a tree of 10,000 files the
+    module's process takes about 2.5 times as long as C(chattr -R) and is about 50 times faster than
+    M(ansible.builtin.file) with O(ansible.builtin.file#module:attributes) and C(recurse).
   - Only the flags named in O(flags) are changed, one bit at a time on the value just read from the
     kernel; every other flag (for example V(e), extents) stays as it is. This is unlike C(chattr =),
     which replaces the whole set.
@@ -75,7 +76,7 @@ options:
     description:
       - Adding V(a) or V(i) to auditd's live log file, its log directory or a file in its rotation chain
         (the log file and C(log_file.1) to C(log_file.N) for N = C(num_logs), and any existing
-        C(log_file.<digits>)) is refused unless this is V(true).
+        C(log_file.<digits>)), or to a hard link to one of them, is refused unless this is V(true).
       - With such a flag auditd's rotation fails, auditd suspends logging and events are lost until the flag
         is removed; auditd refuses to start at all when its log file has V(a). Flags belong on finished logs
         that have been moved out of the rotation chain, which is what the C(immutable.audit.audit_seal)
@@ -242,20 +243,34 @@ def _targets(paths, follow, recurse):
 
 
 def _guard(targets, adding, conf_path):
-    """FlagsError if any target is auditd's log, log directory or rotation chain."""
+    """FlagsError if any target is auditd's log, log directory or rotation
+    chain, by path or, since flags belong to the inode, by a hard link."""
     logs = log_paths(read_settings(conf_path))
     protected = set(os.path.realpath(p) for p in [logs.log_dir] + logs.chain)
-    hits = [t.path for t in targets if t.real in protected]
+    inodes = set(filter(None, (_inode(p) for p in protected)))
+    # The walk knows every inode number already; only a matching number
+    # costs a stat to compare the device.
+    numbers = set(ino for _dev, ino in inodes)
+    hits = [t.path for t in targets if t.real in protected or (t.ino in numbers and _inode(t.real) in inodes)]
     if not hits:
         return
     shown = ", ".join(hits[:_GUARD_LIST]) + (" and %d more" % (len(hits) - _GUARD_LIST) if len(hits) > _GUARD_LIST else "")
     raise FlagsError(
-        "refusing to add %s to %s: auditd's live log, its log directory or a file in its "
-        "rotation chain (log_file %s, rotated files %s.1 and up, per %s). With a or i there auditd cannot rotate, "
-        "it suspends logging and events are lost until the flag is removed, and auditd refuses to start at all "
-        "when its log has a. Flags belong on finished logs moved out of the rotation chain, which the "
+        "refusing to add %s to %s: auditd's live log, its log directory or a file in its rotation chain, or a "
+        "hard link to one (log_file %s, rotated files %s.1 and up, per %s). With a or i there auditd cannot "
+        "rotate, it suspends logging and events are lost until the flag is removed, and auditd refuses to start "
+        "at all when its log has a. Flags belong on finished logs moved out of the rotation chain, which the "
         "immutable.audit.audit_seal module and the immutable.audit.seal role do. Nothing was changed; to do it "
         "anyway set allow_audit_log=true." % (describe(adding), shown, logs.log_file, logs.log_file, conf_path))
+
+
+def _inode(path):
+    """(device, inode) of path itself, None if it does not exist."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _overlay_warnings(module, io, roots, recurse):

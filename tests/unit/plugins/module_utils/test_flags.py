@@ -205,7 +205,7 @@ def test_plan_reaches_target_under_ext4_rule_for_all_small_cases(current):
                 current & target & I and (current ^ target))
             io = FakeIO({"/f": current})
             fd = io.open("/f")
-            assert flags.apply_plan(io, fd, Target("/f", "/f", False), current, steps) == target
+            assert flags.apply_plan(io, fd, Target("/f", "/f", False, 1), current, steps) == target
 
 
 # --- applying with a fake kernel ---------------------------------------------
@@ -214,7 +214,7 @@ def test_apply_i_to_a_sequence_on_fake_ext4():
     io = FakeIO({"/f": E | I})
     fd = io.open("/f")
     steps = flags.plan(E | I, add=A)
-    assert flags.apply_plan(io, fd, Target("/f", "/f", False), E | I, steps) == E | I | A
+    assert flags.apply_plan(io, fd, Target("/f", "/f", False, 1), E | I, steps) == E | I | A
     assert io.sets == [E, E | A, E | A | I]
 
 
@@ -222,7 +222,7 @@ def test_apply_failure_restores_immutable_and_names_filesystem():
     io = FakeIO({"/tmp/t/f": E | I}, fail={(A, True): errno.EOPNOTSUPP})
     fd = io.open("/tmp/t/f")
     with pytest.raises(flags.FlagsError) as info:
-        flags.apply_plan(io, fd, Target("/tmp/t/f", "/tmp/t/f", False), E | I, flags.plan(E | I, add=A))
+        flags.apply_plan(io, fd, Target("/tmp/t/f", "/tmp/t/f", False, 1), E | I, flags.plan(E | I, add=A))
     assert io.values["/tmp/t/f"] == E | I
     err = info.value
     assert err.path == "/tmp/t/f" and err.errno == errno.EOPNOTSUPP
@@ -237,7 +237,7 @@ def test_apply_failure_with_failed_restore_says_so():
     io = FakeIO({"/f": I}, fail={(A, True): errno.EIO}, fail_undo={(I, True): errno.EIO})
     fd = io.open("/f")
     with pytest.raises(flags.FlagsError, match="restoring the original flags ----i----------------- FAILED"):
-        flags.apply_plan(io, fd, Target("/f", "/f", False), I, flags.plan(I, add=A))
+        flags.apply_plan(io, fd, Target("/f", "/f", False, 1), I, flags.plan(I, add=A))
     assert io.values["/f"] == 0
 
 
@@ -245,13 +245,13 @@ def test_apply_reports_what_the_filesystem_kept():
     io = FakeIO({"/f": 0}, drop=flags.BY_LETTER["m"].mask)
     fd = io.open("/f")
     m = flags.BY_LETTER["m"].mask
-    assert flags.apply_plan(io, fd, Target("/f", "/f", False), 0, flags.plan(0, add=m | A)) == A
+    assert flags.apply_plan(io, fd, Target("/f", "/f", False, 1), 0, flags.plan(0, add=m | A)) == A
 
 
 def test_open_and_get_errors_name_the_path():
     io = FakeIO({})
     with pytest.raises(flags.FlagsError, match="cannot open /gone: No such file"):
-        flags.open_inode(io, Target("/gone", "/gone", False))
+        flags.open_inode(io, Target("/gone", "/gone", False, 1))
 
 
 # --- mount table --------------------------------------------------------------
@@ -306,7 +306,7 @@ def test_resolve_missing_symlink_follow_and_fifo(tmp_path):
         flags.resolve(str(tmp_path / "nope"), False)
     with pytest.raises(flags.FlagsError, match="is a symlink.*follow=true.*%s" % real):
         flags.resolve(str(tmp_path / "link"), False)
-    assert flags.resolve(str(tmp_path / "link"), True) == Target(str(tmp_path / "link"), str(real), False)
+    assert flags.resolve(str(tmp_path / "link"), True) == Target(str(tmp_path / "link"), str(real), False, real.stat().st_ino)
     assert flags.resolve(str(tmp_path), False).is_dir
     with pytest.raises(flags.FlagsError, match="not a regular file or directory"):
         flags.resolve(str(tmp_path / "fifo"), False)
@@ -326,10 +326,10 @@ def test_walk_preorder_sorted_no_symlinks_followed(tmp_path):
     finally:
         os.unlink(str(tmp_path.parent / (tmp_path.name + "-via")))
     via = str(tmp_path.parent / (tmp_path.name + "-via"))
-    assert [(t.path, t.real, t.is_dir) for t in targets] == [
-        (via, str(tmp_path), True),
-        (via + "/a", str(tmp_path / "a"), False),
-        (via + "/b", str(tmp_path / "b"), True),
-        (via + "/b/z", str(tmp_path / "b" / "z"), False),
+    assert targets == [
+        Target(via, str(tmp_path), True, tmp_path.stat().st_ino),
+        Target(via + "/a", str(tmp_path / "a"), False, (tmp_path / "a").stat().st_ino),
+        Target(via + "/b", str(tmp_path / "b"), True, (tmp_path / "b").stat().st_ino),
+        Target(via + "/b/z", str(tmp_path / "b" / "z"), False, (tmp_path / "b" / "z").stat().st_ino),
     ]
     assert skipped == 2

@@ -182,6 +182,14 @@ def test_guard_refuses_audit_log_and_chain(run, tree, audit_logs, name, recurse,
     assert FakeIO.flags == {} and res["examined"] == 0
 
 
+def test_guard_refuses_a_hard_link_to_the_log(run, tree, audit_logs):
+    os.link(str(audit_logs / "audit.log"), str(tree / "d" / "sub" / "hardlink"))
+    kind, res = run(_args(tree))
+    assert kind is AnsibleFailJson
+    assert res["msg"].startswith("refusing to add a (append_only) to %s:" % (tree / "d" / "sub" / "hardlink"))
+    assert FakeIO.flags == {}
+
+
 def test_guard_allows_other_files_removal_and_override(run, tree, audit_logs):
     other = str(audit_logs / "other.log")
     log = str(audit_logs / "audit.log")
