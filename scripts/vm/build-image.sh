@@ -36,8 +36,10 @@ BOOT_PKGS_1="initramfs-tools zstd"
 BOOT_PKGS_2="linux-image-cloud-amd64"
 INITRD_MODULES="virtio_pci virtio_blk virtio_net"
 
-log() { printf 'build-image: [%3ss] %s\n' "$SECONDS" "$*" >&2; }
-die() { printf 'build-image: ERROR: %s\n' "$*" >&2; exit 1; }
+# fd 3: the caller's stderr, also from traps that fire inside a redirected step
+exec 3>&2
+log() { printf 'build-image: [%3ss] %s\n' "$SECONDS" "$*" >&3; }
+die() { printf 'build-image: ERROR: %s\n' "$*" >&3; exit 1; }
 
 force=0
 case "${1:-}" in
@@ -117,9 +119,22 @@ tmp=$(mktemp -d "$images/.tmp.$key.XXXXXX")
 rootfs="$tmp/rootfs"
 
 mounted=()
+child=
+# Long steps run in the background and are waited for, so that a TERM or INT
+# is handled at once (bash defers traps while a foreground child runs).
+run() { "$@" & child=$!; wait "$child"; }
+kill_tree() {
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill -TERM "$1" 2>/dev/null
+}
 cleanup() {
   local rc=$? i pid
   set +e
+  if [ -n "$child" ] && kill -0 "$child" 2>/dev/null; then
+    kill_tree "$child"
+    wait "$child" 2>/dev/null
+  fi
   # Kill anything that is still running inside the chroot.
   if [ -d "$rootfs" ]; then
     for pid in $(ls /proc | grep -E '^[0-9]+$'); do
@@ -157,7 +172,7 @@ log "building $SUITE image $key from $MIRROR (cache $cache)"
 # Stage 1 only unpacks; the forbidding policy-rc.d goes in before a single
 # maintainer script runs in stage 2.
 log "debootstrap stage 1"
-debootstrap --foreign --variant=minbase --arch=amd64 \
+run debootstrap --foreign --variant=minbase --arch=amd64 \
   --include="${BASE_PKGS// /,}" \
   --cache-dir="$cache/debs/debootstrap" \
   "$SUITE" "$rootfs" "$MIRROR" >"$tmp/debootstrap.log" 2>&1 \
@@ -183,7 +198,7 @@ EOF
 echo force-unsafe-io > "$rootfs/etc/dpkg/dpkg.cfg.d/90immutable-audit-unsafe-io"
 
 log "debootstrap stage 2"
-chroot "$rootfs" /debootstrap/debootstrap --second-stage >"$tmp/debootstrap2.log" 2>&1 \
+run chroot "$rootfs" /debootstrap/debootstrap --second-stage >"$tmp/debootstrap2.log" 2>&1 \
   || { tail -n 30 "$tmp/debootstrap2.log" >&2; tail -n 30 "$rootfs/debootstrap/debootstrap.log" >&2 2>/dev/null; die "debootstrap stage 2 failed"; }
 
 bind /proc "$rootfs/proc"
@@ -205,9 +220,9 @@ Binary::apt::APT::Keep-Downloaded-Packages "true";
 EOF
 
 log "apt-get update"
-in_chroot apt-get -q update >"$tmp/apt.log" 2>&1 || { tail -n 30 "$tmp/apt.log" >&2; die "apt-get update in the chroot failed"; }
+run in_chroot apt-get -q update >"$tmp/apt.log" 2>&1 || { tail -n 30 "$tmp/apt.log" >&2; die "apt-get update in the chroot failed"; }
 log "installing $BOOT_PKGS_1"
-in_chroot apt-get -y -q install $BOOT_PKGS_1 >>"$tmp/apt.log" 2>&1 || { tail -n 30 "$tmp/apt.log" >&2; die "installing $BOOT_PKGS_1 failed"; }
+run in_chroot apt-get -y -q install $BOOT_PKGS_1 >>"$tmp/apt.log" 2>&1 || { tail -n 30 "$tmp/apt.log" >&2; die "installing $BOOT_PKGS_1 failed"; }
 
 # Small initrd with just what finds the root disk; the cloud kernel has
 # virtio_blk as a module, so there must be an initrd.
@@ -216,7 +231,7 @@ grep -q '^MODULES=list' "$rootfs/etc/initramfs-tools/initramfs.conf" || echo 'MO
 printf '%s\n' $INITRD_MODULES > "$rootfs/etc/initramfs-tools/modules"
 
 log "installing $BOOT_PKGS_2"
-in_chroot apt-get -y -q install $BOOT_PKGS_2 >>"$tmp/apt.log" 2>&1 || { tail -n 30 "$tmp/apt.log" >&2; die "installing $BOOT_PKGS_2 failed"; }
+run in_chroot apt-get -y -q install $BOOT_PKGS_2 >>"$tmp/apt.log" 2>&1 || { tail -n 30 "$tmp/apt.log" >&2; die "installing $BOOT_PKGS_2 failed"; }
 
 kver=$(ls "$rootfs/lib/modules" | sort -V | tail -n 1)
 [ -n "$kver" ] && [ -f "$rootfs/boot/vmlinuz-$kver" ] || die "no kernel found in the chroot"
@@ -297,10 +312,10 @@ cp "$rootfs/boot/vmlinuz-$kver" "$tmp/vmlinuz"
 cp "$rootfs/boot/initrd.img-$kver" "$tmp/initrd.img"
 
 log "mkfs.ext4 -d ($DISK_SIZE) and qemu-img convert"
-mkfs.ext4 -q -F -L root -d "$rootfs" "$tmp/base.raw" "$DISK_SIZE" >"$tmp/mkfs.log" 2>&1 \
+run mkfs.ext4 -q -F -L root -d "$rootfs" "$tmp/base.raw" "$DISK_SIZE" >"$tmp/mkfs.log" 2>&1 \
   || { cat "$tmp/mkfs.log" >&2; die "mkfs.ext4 -d failed"; }
 rm -rf --one-file-system "$rootfs"
-qemu-img convert -O qcow2 "$tmp/base.raw" "$tmp/base.qcow2"
+run qemu-img convert -O qcow2 "$tmp/base.raw" "$tmp/base.qcow2"
 rm -f "$tmp/base.raw"
 # The base image is only ever a backing file: nothing may write to it.
 chmod 444 "$tmp/base.qcow2"
