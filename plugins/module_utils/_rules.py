@@ -944,17 +944,33 @@ def _signature(rule):
     return rule._sig
 
 
-def may_overlap(a, b):
-    """False only when no event can match both rules, so their order is moot.
+def _watched_path(rule):
+    for f in rule.fields:
+        if f.name == "path":
+            return f.value
+    return None
 
-    Conservative: rules on different lists never interact; otherwise two rules
-    are independent when they name different arches, disjoint syscall sets,
-    or different values of a field that one event has only once (auid, uid,
-    exe, msgtype, ...). Paths are not enough: a rename touches two paths and
-    a directory watch covers everything below it.
+
+def may_overlap(a, b):
+    """False only when the kernel's choice between the two rules cannot
+    depend on their order, so either order behaves the same.
+
+    Rules on different lists never interact. A rule with a path field (every
+    -w on a file) lives in the kernel's per-inode hash, not in the exit list:
+    the kernel checks the exit list first, then each name of the event
+    against the inode rules, and an inode rule that matches decides the state
+    and key whatever the exit list said. So a path rule only competes with
+    path rules on the same path (two hard links to one inode are the one case
+    this cannot see). Other rules are independent when they name different
+    arches, disjoint syscall sets, or different values of a field that one
+    event has only once (auid, uid, exe, msgtype, ...). Directory watches stay
+    in the exit list and cover everything below them, so they are ordered.
     """
     if a.list != b.list:
         return False
+    path_a, path_b = _watched_path(a), _watched_path(b)
+    if path_a is not None or path_b is not None:
+        return path_a == path_b
     arch_a, sys_a, single_a = _signature(a)
     arch_b, sys_b, single_b = _signature(b)
     if arch_a and arch_b and arch_a != arch_b:

@@ -628,26 +628,42 @@ def test_plan_change_in_middle_of_1000_disjoint_rules(target):
     assert R.compare(desired_lines, after)["out_of_order"] == [disjoint(500, "changed")]
 
 
-def test_plan_change_in_middle_of_overlapping_watches(target):
-    desired = list(WATCHES)
-    desired[2] = "-w /etc/w2 -p rwa -k w2"
-    live = live_of(target, WATCHES)
+OVERLAPPING = ["-a always,exit -F arch=b64 -S openat -F key=o%d" % n for n in range(6)]
+
+
+def test_plan_change_in_middle_of_overlapping_rules(target):
+    desired = list(OVERLAPPING)
+    desired[2] = "-a always,exit -F arch=b64 -S openat -F key=o2-changed"
+    live = live_of(target, OVERLAPPING)
     p = R.plan(rules_of(target, desired), live, target)
-    assert lines_of(p.move) == WATCHES[3:]
-    assert lines_of(p.twins) == [w + " -k immutable-audit-moving" for w in WATCHES[3:]]
+    assert lines_of(p.move) == OVERLAPPING[3:]
+    assert lines_of(p.twins) == [w + " -F key=immutable-audit-moving" for w in OVERLAPPING[3:]]
     assert lines_of(p.append) == desired[2:]
-    assert lines_of(p.added) == ["-w /etc/w2 -p rwa -k w2"]
-    assert lines_of(p.removed) == [WATCHES[2]]
+    assert lines_of(p.added) == [desired[2]]
+    assert lines_of(p.removed) == [OVERLAPPING[2]]
     after = R.simulate(live, p)
     assert after == desired
     assert after == lines_of(R.effective_order(rules_of(target, desired)))
     ops = [(v, r.line) for v, r in p.operations()]
     assert ops == (
-        [("add", w + " -k immutable-audit-moving") for w in WATCHES[3:]]
-        + [("delete", w) for w in WATCHES[3:]]
+        [("add", w + " -F key=immutable-audit-moving") for w in OVERLAPPING[3:]]
+        + [("delete", w) for w in OVERLAPPING[3:]]
         + [("add", w) for w in desired[2:]]
-        + [("delete", w + " -k immutable-audit-moving") for w in WATCHES[3:]]
-        + [("delete", WATCHES[2])])
+        + [("delete", w + " -F key=immutable-audit-moving") for w in OVERLAPPING[3:]]
+        + [("delete", OVERLAPPING[2])])
+
+
+def test_plan_change_in_middle_of_file_watches_moves_nothing(target):
+    # Watches on different files live in the kernel's inode hash, where the
+    # order between them never decides anything (see may_overlap).
+    desired = list(WATCHES)
+    desired[2] = "-w /etc/w2 -p rwa -k w2"
+    live = live_of(target, WATCHES)
+    p = R.plan(rules_of(target, desired), live, target)
+    assert p.move == [] and p.twins == []
+    assert lines_of(p.added) == ["-w /etc/w2 -p rwa -k w2"]
+    assert lines_of(p.removed) == [WATCHES[2]]
+    assert R.simulate(live, p) == WATCHES[:2] + WATCHES[3:] + ["-w /etc/w2 -p rwa -k w2"]
 
 
 def test_plan_operation_order(target):
@@ -714,8 +730,12 @@ def test_twin(target):
     (disjoint(1), disjoint(1, "other"), True),
     ("-a always,exit -F arch=b64 -S openat -F auid>=1000", disjoint(1), True),
     ("-a always,exit -F arch=b64 -S open -F auid>=1000", disjoint(1), False),
-    ("-w /etc/passwd -p wa", "-w /etc/shadow -p wa", True),
-    ("-w /etc/passwd -p wa", "-a always,exit -F arch=b64 -S open", True),
+    ("-w /etc/passwd -p wa", "-w /etc/shadow -p wa", False),
+    ("-w /etc/passwd -p wa -k a", "-w /etc/passwd -p r -k b", True),
+    ("-w /etc/passwd -p wa", "-a always,exit -F arch=b64 -S open", False),
+    ("-a always,exit -F arch=b64 -S open -F path=/etc/passwd", "-w /etc/passwd -p wa", True),
+    ("-w /etc/audit -p wa", "-w /etc/ssh -p wa", True),
+    ("-w /etc/audit -p wa", "-a always,exit -F arch=b64 -S open", True),
     ("-a always,exit -S all -F uid=0", "-a always,user -F uid=0", False),
     ("-a always,exit -F arch=b64 -S all -F exe=/usr/bin/a", "-a always,exit -F arch=b64 -S all -F exe=/usr/bin/b", False),
 ])
