@@ -1120,13 +1120,16 @@ def _plan_list(want, have, result, target):
         rest = want          # nothing of this list is live yet: append in order
     appended = []            # rules that end up after every kept rule
     kept = []                # (position in have, rule)
+    last_kept = -1           # the highest position kept so far
     for rule in rest:
         pos = have_pos.get(rule.line)
         if pos is None:
             appended.append(rule)
             continue
-        blocked = any(may_overlap(rule, a) for a in appended) or any(
-            p > pos and may_overlap(rule, k) for p, k in kept)
+        # Only kept rules that sit after this one in the kernel can clash with
+        # its desired place; while the order agrees there are none to scan.
+        blocked = any(may_overlap(rule, a) for a in appended) or (last_kept > pos and any(
+            p > pos and may_overlap(rule, k) for p, k in kept))
         if blocked:
             appended.append(rule)
             result.move.append(have[pos])
@@ -1135,6 +1138,7 @@ def _plan_list(want, have, result, target):
                 result.twins.append(stand_in)
         else:
             kept.append((pos, rule))
+            last_kept = max(last_kept, pos)
     result.append.extend(appended)
 
 
