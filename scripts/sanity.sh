@@ -13,10 +13,8 @@ sanity() {
   # ansible-test bootstraps pip in its venvs from a script it downloads from
   # a host this machine cannot reach; give it one that uses ensurepip.
   local shim="$HOME/.ansible/test/cache/get_pip_24_2.py"
-  if [ ! -e "$shim" ]; then
-    mkdir -p "$(dirname "$shim")"
-    cp scripts/get_pip_shim.py "$shim"
-  fi
+  mkdir -p "$(dirname "$shim")"
+  sed "s|@PROJECT_PYTHON@|$root/.venv/bin/python|" scripts/get_pip_shim.py > "$shim"
   # ansible-test needs the collection under ansible_collections/NS/NAME.
   local tree dest rc=0
   tree=$(mktemp -d)

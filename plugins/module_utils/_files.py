@@ -12,8 +12,8 @@ small and named for it.
 from __future__ import annotations
 
 import errno
+import functools
 import os
-import re
 import tempfile
 
 from ansible_collections.immutable.audit.plugins.module_utils._rules import (
@@ -102,10 +102,86 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def version_key(name):
-    """Sort key of ``ls -v``: digit runs compare as numbers (9- before 10-)."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
-            for part in re.findall(r"\d+|\D+", name)]
+def _order(s, pos):
+    """Weight of one non-digit character, as GNU filevercmp ranks them."""
+    if pos == len(s):
+        return -1
+    c = s[pos]
+    if c.isdigit():
+        return 0
+    if c.isascii() and c.isalpha():
+        return ord(c)
+    if c == "~":
+        return -2
+    return ord(c) + 256
+
+
+def _verrevcmp(a, b):
+    i = j = 0
+    while i < len(a) or j < len(b):
+        first_diff = 0
+        while (i < len(a) and not a[i].isdigit()) or (j < len(b) and not b[j].isdigit()):
+            ca, cb = _order(a, i), _order(b, j)
+            if ca != cb:
+                return ca - cb
+            i += 1
+            j += 1
+        while i < len(a) and a[i] == "0":
+            i += 1
+        while j < len(b) and b[j] == "0":
+            j += 1
+        while i < len(a) and j < len(b) and a[i].isdigit() and b[j].isdigit():
+            if not first_diff:
+                first_diff = ord(a[i]) - ord(b[j])
+            i += 1
+            j += 1
+        if i < len(a) and a[i].isdigit():
+            return 1
+        if j < len(b) and b[j].isdigit():
+            return -1
+        if first_diff:
+            return first_diff
+    return 0
+
+
+def _prefix_len(s):
+    """Length of ``s`` without its file suffixes (like '.rules' or '.tar.gz')."""
+    n = len(s)
+    prefix = 0
+    i = 0
+    while i < n:
+        i += 1
+        prefix = i
+        while i + 1 < n and s[i] == "." and ((s[i + 1].isascii() and s[i + 1].isalpha()) or s[i + 1] == "~"):
+            i += 2
+            while i < n and ((s[i].isascii() and s[i].isalnum()) or s[i] == "~"):
+                i += 1
+    return prefix
+
+
+def filevercmp(a, b):
+    """GNU filevercmp, the order of ``ls -v`` (and so of augenrules).
+
+    Names compare first without their suffixes; digit runs compare as
+    numbers; letters sort before other characters.
+    """
+    if a == b:
+        return 0
+    if not a or not b:
+        return -1 if not a else 1
+    for special in (".", ".."):
+        if a == special or b == special:
+            return -1 if a == special else 1
+    if a.startswith(".") != b.startswith("."):
+        return -1 if a.startswith(".") else 1
+    pa, pb = _prefix_len(a), _prefix_len(b)
+    result = _verrevcmp(a[:pa], b[:pb])
+    if result or (pa == len(a) and pb == len(b)):
+        return result
+    return _verrevcmp(a, b)
+
+
+version_key = functools.cmp_to_key(filevercmp)
 
 
 def read_rules_d(directory=RULES_D):

@@ -11,6 +11,8 @@ import pytest
 from ansible_collections.immutable.audit.plugins.module_utils import _files as F
 from ansible_collections.immutable.audit.plugins.module_utils._rules import Control, Rule
 
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data")
+
 
 def texts(merged):
     return [m.text for m in merged.lines]
@@ -213,3 +215,12 @@ def test_remove(tmp_path):
     assert F.remove(str(path)) is True
     assert not path.exists()
     assert F.remove(str(path)) is False
+
+
+def test_version_key_matches_recorded_ls_v():
+    # tests/unit/data/ls_v_order.txt is `ls -1v` (coreutils 9.1, Debian 12)
+    # of these names: suffixes compare last, letters before other characters.
+    with open(os.path.join(DATA, "ls_v_order.txt")) as handle:
+        recorded = handle.read().split()
+    assert sorted(reversed(recorded), key=F.version_key) == recorded
+    assert recorded.index("zzz.rules") < recorded.index("zz-immutable-finalize.rules") < recorded.index("_x.rules")
