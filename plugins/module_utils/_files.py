@@ -181,7 +181,12 @@ def filevercmp(a, b):
     return _verrevcmp(a, b)
 
 
-version_key = functools.cmp_to_key(filevercmp)
+def _ls_v_cmp(a, b):
+    # ls -v breaks filevercmp's ties ("1" and "01") by plain byte order.
+    return filevercmp(a, b) or (a > b) - (a < b)
+
+
+version_key = functools.cmp_to_key(_ls_v_cmp)
 
 
 def read_rules_d(directory=RULES_D):
