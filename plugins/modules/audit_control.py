@@ -326,15 +326,23 @@ def run(module, ctl, result):
         status_after=dict(status, **plan.expected) if live else {},
     )
     if not module.check_mode:
+        # Settings first, so the kernel vets every value before it reaches
+        # the file (at boot a refused line stops the load before -e); then
+        # the file, so a lock is persisted before it is applied; -e last.
+        settings = [args for args in plan.live if args[0] != "-e"]
+        lock = [args for args in plan.live if args[0] == "-e"]
         done = []
         try:
+            for args in settings:
+                ctl.run([ctl.auditctl] + args)
+                done.append("ran " + _command(args))
             if plan.file_changed:
                 if plan.content is None:
                     remove(path)
                 else:
                     atomic_write(path, plan.content)
                 done.append(("removed " if plan.content is None else "wrote ") + path)
-            for args in plan.live:
+            for args in lock:
                 ctl.run([ctl.auditctl] + args)
                 done.append("ran " + _command(args))
             if live:
@@ -342,12 +350,7 @@ def run(module, ctl, result):
         except FileError as exc:
             raise Failure("%s. %s" % (exc, _done(done)))
         except AuditError as exc:
-            # The file went first so that a lock is persisted before it is applied;
-            # a value the kernel refuses would also stop the boot load before -e.
-            staged = (" The finalize file already holds the new values, and at boot a line the kernel refuses "
-                      "stops the load before its -e line: correct the value and run again."
-                      if plan.file_changed and plan.content is not None else "")
-            raise Failure("%s. %s%s" % (exc, _done(done), staged), **exc.details())
+            raise Failure("%s. %s" % (exc, _done(done)), **exc.details())
         missing = _control.unmet(plan, result["status_after"])
         if missing:
             raise Failure(
