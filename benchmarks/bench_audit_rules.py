@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, immutable.audit developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -120,7 +119,7 @@ RULES_PLAY = """\
 
 def auditctl(*args, check=True):
     proc = subprocess.run(["auditctl"] + list(args), capture_output=True, text=True,
-                          env=dict(os.environ, LANG="C", LC_ALL="C"))
+                          env=dict(os.environ, LANG="C", LC_ALL="C"), check=False)
     if check and proc.returncode != 0:
         raise RuntimeError("auditctl %s failed (rc=%d): %s"
                            % (" ".join(args), proc.returncode, (proc.stderr or proc.stdout).strip()))
@@ -195,7 +194,7 @@ class Sampler(threading.Thread):
         while not self.stop_flag.is_set():
             t0 = time.monotonic()
             proc = subprocess.run(["auditctl", "-l"], capture_output=True, text=True,
-                                  env=dict(os.environ, LANG="C", LC_ALL="C"))
+                                  env=dict(os.environ, LANG="C", LC_ALL="C"), check=False)
             t1 = time.monotonic()
             if proc.returncode != 0:
                 self.errors += 1
@@ -307,7 +306,7 @@ class Runner(object):
         if os.path.exists(self.env["BENCH_TIMER_OUT"]):
             os.remove(self.env["BENCH_TIMER_OUT"])
         start = time.monotonic()
-        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env, cwd=self.work)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=self.env, cwd=self.work, check=False)
         wall = time.monotonic() - start
         if proc.returncode != 0:
             raise RuntimeError("ansible-playbook failed (rc=%d):\n%s\n%s"
@@ -317,7 +316,7 @@ class Runner(object):
         return wall, tasks
 
     def empty_wall(self, runs=3):
-        return statistics.median(self.playbook(self.empty)[0] for _ in range(runs))
+        return statistics.median([self.playbook(self.empty)[0] for _run in range(runs)])
 
     def apply(self, name, path, rules):
         varfile = os.path.join(self.work, name + ".json")
@@ -447,7 +446,7 @@ def one_case(runner, work, path, set_name, where, base, new, empty, n):
 # ------------------------------------------------------------------ main
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--rules", type=int, default=1000)
     args = parser.parse_args()
     n = args.rules

@@ -479,8 +479,7 @@ def _corpus_rules(path, target):
 
 
 CORPUS_FILES = sorted(glob.glob(os.path.join(CORPUS, "*.rules")))
-CORPUS_PARAMS = [
-    p for p in CORPUS_FILES]
+CORPUS_PARAMS = list(CORPUS_FILES)
 
 
 @pytest.mark.skipif(not CORPUS_FILES, reason="no corpus")
