@@ -162,6 +162,7 @@ def report(status, listing, files, cmdline, auditd_comm, version, target):
                 for m in merged.lines if isinstance(m.entry, Control)]
     return {
         "status": status,
+        "locked": status["locked"],
         "live_rules": live,
         "persisted_rules": persisted,
         "persisted_controls": controls,

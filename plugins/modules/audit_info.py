@@ -129,6 +129,11 @@ status:
     loginuid_immutable: 0
     loginuid_immutable_locked: false
     locked: false
+locked:
+  description: Whether the kernel audit configuration is locked (C(enabled 2)); the same as RV(status.locked).
+  returned: always
+  type: bool
+  sample: false
 live_rules:
   description: The kernel's rules in the order it lists them, exactly as C(auditctl -l) prints them.
   returned: always
