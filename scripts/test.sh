@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the collection: unit, kernel agreement and integration
 # tests (pytest, as root on this machine: ordinary rules only, each deleted
-# again), ansible-lint, and the molecule scenarios in
+# again), ansible-test sanity, ansible-lint, and the molecule scenarios in
 # throwaway QEMU guests. Checks that this machine's kernel audit state is the
 # same afterwards. Usage: scripts/test.sh [--quick]  (--quick: no molecule)
 set -euo pipefail
@@ -29,6 +29,8 @@ pytest_all() {
     --junitxml=tests/output/junit/pytest.xml
 }
 
+sanity() { bash scripts/sanity.sh; }
+
 lint() { ansible-lint --offline; }
 
 molecule_all() {
@@ -43,6 +45,7 @@ molecule_all() {
 
 mkdir -p tests/output/junit
 step pytest pytest_all
+step sanity sanity
 step ansible-lint lint
 [ $quick = 1 ] || step molecule molecule_all
 
