@@ -57,8 +57,6 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LOGS_DIR = ".logs"
 SNAPSHOTS_DIR = ".snapshots"
 SNAPSHOT_FORMAT = 1
-# sun_path is 108 bytes on Linux; longer state paths simply go without QMP.
-MAX_UNIX_SOCKET_PATH = 100
 SSH_OPTIONS = (
     "-o", "BatchMode=yes",
     "-o", "IdentitiesOnly=yes",
@@ -170,9 +168,9 @@ def qemu_argv(
         "-initrd", image["initrd"],
         "-append", kernel_cmdline(extra_kernel_args),
     ]
-    qmp = str(d / "qmp.sock")
-    if len(qmp) <= MAX_UNIX_SOCKET_PATH:
-        argv += ["-qmp", f"unix:{qmp},server=on,wait=off"]
+    # Relative to QEMU's working directory, the instance dir (see _launch):
+    # a unix socket path is limited to 108 bytes, state paths are not.
+    argv += ["-qmp", "unix:qmp.sock,server=on,wait=off"]
     return argv
 
 
@@ -447,7 +445,8 @@ def _launch(store: Store, name: str, image: dict, memory: int, smp: int, qemu: s
         state.update(port=port, argv=argv, started=time.time())
         store.save(state)
         with open(d / "qemu.err", "w") as err:
-            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err).returncode
+            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                cwd=d).returncode
         last_error = (d / "qemu.err").read_text().strip()
         if rc == 0:
             break
@@ -515,7 +514,12 @@ class QMP:
     def __init__(self, path: str, timeout: float = 30.0):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        # connect through /proc/self/fd/N/: short whatever the directory's path
+        dirfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_PATH)
+        try:
+            self.sock.connect(f"/proc/self/fd/{dirfd}/{os.path.basename(path)}")
+        finally:
+            os.close(dirfd)
         self.buf = b""
         self._read()  # greeting
         self.execute("qmp_capabilities")
