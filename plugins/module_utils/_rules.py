@@ -312,6 +312,8 @@ def tokenize(text):
     ``\\ `` is a literal space inside a token and ``\\\\`` a backslash; a tab
     is an ordinary character (which is why tabs break rules).
     """
+    if "\\" not in text:
+        return [t for t in text.split(" ") if t]
     tokens = []
     cur = []
     i = 0

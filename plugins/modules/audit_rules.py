@@ -297,8 +297,12 @@ def run(module, ctl):
     target = ctl.target()
     desired, skipped = _desired(module, target) if present else ([], [])
     old_text = _files.read_text(path)
-    old_rules = _rules.parse_text(old_text, target, path, strict=False).rules if old_text else []
     new_text = _rules.render_file(desired, HEADER) if present else None
+    # The rules this task managed before: what its file held.
+    if old_text == new_text:
+        old_rules = desired
+    else:
+        old_rules = _rules.parse_text(old_text, target, path, strict=False).rules if old_text else []
 
     merged = _boot_view(path, new_text, target)
     # Problems in our file, or caused by it (a duplicate in another file stops
@@ -366,7 +370,8 @@ def run(module, ctl):
                 raise Failure("the kernel refused a rule change: %s. The rules file was not "
                               "written; the kernel now holds the rules listed in 'live_rules'."
                               % exc, live_rules=ctl.listing().splitlines(), **exc.details())
-            after = [r.line for r in ctl.rules(target)]
+            # Listed lines are canonical already: compare them as text.
+            after = [line for line in ctl.listing().splitlines() if line and line != "No rules"]
             if after != predicted:
                 raise Failure("the kernel listing after applying is not the planned one "
                               "(a change was refused without an error); the rules file was "
