@@ -637,6 +637,27 @@ def ssh_run(state: dict, command: list[str], timeout: float = 60.0) -> subproces
         raise VMError(f"{' '.join(command)!r} in the guest timed out after {timeout:.0f} s") from None
 
 
+def wait_running(qmp_path: str | os.PathLike, timeout: float = 60.0) -> bool:
+    """Wait until QEMU reports the guest running (a clone: its state loaded)."""
+    deadline = time.monotonic() + timeout
+    qmp = None
+    try:
+        while time.monotonic() < deadline:
+            try:
+                qmp = qmp or QMP(str(qmp_path), timeout=10)
+                if qmp.execute("query-status").get("status") == "running":
+                    return True
+            except (OSError, VMError, ValueError):
+                if qmp:
+                    qmp.close()
+                qmp = None
+            time.sleep(0.1)
+        return False
+    finally:
+        if qmp:
+            qmp.close()
+
+
 def ssh_login_ok(state: dict, timeout: float = 30.0) -> bool:
     argv = ssh_argv(state["identity_file"], state["port"], ["true"], state.get("user", USER))
     try:
@@ -656,6 +677,10 @@ def wait(store: Store, name: str, timeout: float = DEFAULT_WAIT_TIMEOUT, interva
     d = store.dir(name)
     t0 = time.monotonic()
     deadline = t0 + timeout
+    if state.get("snapshot") and not state.get("clock_synced", True):
+        # A clone still loading its saved state drops the SYN that slirp
+        # passes on for our first connection; the retransmits then cost ~7 s.
+        wait_running(d / "qmp.sock", min(60.0, timeout))
     while True:
         if not store.running(name):
             raise VMError(f"guest {name!r} is not running (QEMU exited); console:\n"

@@ -371,3 +371,33 @@ def test_qmp_client_against_a_fake_monitor(tmp_path):
     srv.close()
     assert seen[0] == {"execute": "qmp_capabilities"}
     assert seen[1] == {"execute": "migrate", "arguments": {"uri": "exec:cat"}}
+
+
+def test_wait_running_polls_until_running(tmp_path):
+    import threading
+
+    path = tmp_path / "qmp.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(path))
+    srv.listen(1)
+    statuses = iter(["inmigrate", "inmigrate", "running"])
+
+    def monitor():
+        conn, _ = srv.accept()
+        f = conn.makefile("rwb")
+        f.write(b'{"QMP": {}}\n')
+        f.flush()
+        for line in f:
+            if json.loads(line)["execute"] == "query-status":
+                f.write(json.dumps({"return": {"status": next(statuses)}}).encode() + b"\n")
+            else:
+                f.write(b'{"return": {}}\n')
+            f.flush()
+        conn.close()
+
+    t = threading.Thread(target=monitor, daemon=True)
+    t.start()
+    assert vm.wait_running(path, timeout=10) is True
+    t.join(5)
+    srv.close()
+    assert vm.wait_running(tmp_path / "absent.sock", timeout=0.3) is False
