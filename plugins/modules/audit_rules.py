@@ -367,9 +367,14 @@ def run(module, ctl):
             try:
                 _apply_live(ctl, target, desired_plan, managed, planned)
             except AuditError as exc:
+                now = [line for line in ctl.listing().splitlines() if line and line != "No rules"]
+                before = [r.line for r in live_before]
                 raise Failure("the kernel refused a rule change: %s. The rules file was not "
-                              "written; the kernel now holds the rules listed in 'live_rules'."
-                              % exc, live_rules=ctl.listing().splitlines(), **exc.details())
+                              "written; 'live_changed' lists what the kernel already changed."
+                              % exc, live_rules=now,
+                              live_changed={"added": [l for l in now if l not in before],
+                                            "removed": [l for l in before if l not in now]},
+                              **exc.details())
             # Listed lines are canonical already: compare them as text.
             after = [line for line in ctl.listing().splitlines() if line and line != "No rules"]
             if after != predicted:

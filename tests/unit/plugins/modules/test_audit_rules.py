@@ -227,3 +227,19 @@ def test_absent_removes_own_rules_only(run, kernel, tmp_path):
     assert kernel.lines == ["-w /etc/hosts -p wa -k foreign"] and not os.path.exists(path)
     kind, res = run({"path": path, "state": "absent"})
     assert kind is AnsibleExitJson and not res["changed"]
+
+
+def test_refused_rule_reports_what_the_kernel_already_changed(run, kernel, tmp_path):
+    path = str(tmp_path / "50-test.rules")
+    real_change = kernel.change
+
+    def refuse_time_rule(argv):
+        if "key=time" in argv:
+            return 255, "", "Error sending add rule data request (Invalid argument)\n"
+        return real_change(argv)
+    kernel.change = refuse_time_rule
+    kind, res = run({"path": path, "rules": RULES})
+    assert kind is AnsibleFailJson
+    assert "Invalid argument" in res["msg"] and "key=time" in " ".join(res["cmd"])
+    assert res["live_changed"] == {"added": [LISTED[0]], "removed": []}
+    assert kernel.lines == [LISTED[0]] and not os.path.exists(path)
