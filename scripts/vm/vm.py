@@ -683,7 +683,10 @@ def wait(store: Store, name: str, timeout: float = DEFAULT_WAIT_TIMEOUT, interva
         wait_running(d / "qmp.sock", min(60.0, timeout))
     while True:
         if not store.running(name):
-            raise VMError(f"guest {name!r} is not running (QEMU exited); console:\n"
+            hint = (f" while resuming saved guest {state['snapshot']} (delete "
+                    f"{snapshot_root(store) / state['snapshot']} or start with --no-fast)"
+                    if state.get("snapshot") else "")
+            raise VMError(f"guest {name!r} is not running (QEMU exited){hint}; console:\n"
                           + console_tail(d / "console.log"))
         if ssh_login_ok(state, timeout=min(30.0, max(5.0, deadline - time.monotonic()))):
             if not state.get("clock_synced", True):
