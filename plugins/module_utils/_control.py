@@ -25,7 +25,8 @@ from ansible_collections.immutable.audit.plugins.module_utils._files import (
     merge, version_key,
 )
 from ansible_collections.immutable.audit.plugins.module_utils._rules import (
-    Control, RuleError, _c_strtol, compare, effective_order, parse_text,
+    Control, RuleError, _c_strtol, effective_order, parse_text,
+    drift as rules_drift,
 )
 
 FINALIZE_NAME = "zz-immutable-finalize.rules"
@@ -202,7 +203,7 @@ def plan(wanted, files, path, rules_dir, target, status=None, live_rules=None,
     else:
         merged = merge(files, target)
     if live:
-        _plan_live(result, wanted, status, merged, live_rules, force_lock)
+        _plan_live(result, wanted, status, merged, live_rules, target, force_lock)
         if strict and result.pending:
             raise ControlError(
                 "strict: %s; nothing was changed" % describe_pending(result.pending),
@@ -307,7 +308,7 @@ def _satisfied(setting, want, status):
     return current_value(setting, status) == want
 
 
-def _plan_live(result, wanted, status, merged, live_rules, force_lock):
+def _plan_live(result, wanted, status, merged, live_rules, target, force_lock):
     locked = status.get("enabled") == LOCKED
     for setting, option in OPTIONS:
         if setting not in wanted:
@@ -332,7 +333,7 @@ def _plan_live(result, wanted, status, merged, live_rules, force_lock):
             result.live.append([option, str(want)])
             result.expected[setting] = want
     if locks_live(wanted, status, True):
-        _check_drift(result, merged, live_rules, force_lock)
+        _check_drift(result, merged, live_rules, target, force_lock)
 
 
 def _pend(result, setting, want, status, merged):
@@ -345,8 +346,8 @@ def _pend(result, setting, want, status, merged):
             % (setting, current_value(setting, status), "unset" if after is None else after, want))
 
 
-def _check_drift(result, merged, live_rules, force_lock):
-    drift = compare([r.line for r in effective_order(merged.rules)], [r.line for r in live_rules])
+def _check_drift(result, merged, live_rules, target, force_lock):
+    drift = rules_drift(merged.rules, live_rules, target)
     result.drift = drift
     if not any(drift.values()):
         return

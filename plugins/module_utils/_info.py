@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from ansible_collections.immutable.audit.plugins.module_utils._files import merge
 from ansible_collections.immutable.audit.plugins.module_utils._rules import (
-    Control, Deletion, Rule, compare, effective_order, parse_listing,
+    Control, Deletion, Rule, parse_listing,
+    drift as rules_drift,
 )
 
 # The boot parameters of the kernel's audit subsystem the report names.
@@ -118,12 +119,11 @@ def boot_lock(merged):
     return value
 
 
-def persisted_kernel_lines(merged):
-    """The canonical lines the kernel would list after loading ``merged``.
+def persisted_kernel_rules(merged):
+    """The rules the kernel holds after loading ``merged``, in load order.
 
-    Applies the loaded -D and -d/-W lines, keeps a rule once (a second copy
-    fails to load and is reported as a problem) and orders the result like
-    the kernel (-A rules first in their list, lists in kernel order).
+    Applies the loaded -D and -d/-W lines and keeps a rule once (a second
+    copy fails to load and is reported as a problem).
     """
     loaded = {}
     for line in merged.lines:
@@ -134,12 +134,12 @@ def persisted_kernel_lines(merged):
             loaded.pop(entry.rule.line, None)
         elif isinstance(entry, Control) and entry.option == "-D":
             loaded.clear()
-    return [rule.line for rule in effective_order(list(loaded.values()))]
+    return list(loaded.values())
 
 
-def drift(persisted_lines, live_lines):
+def drift(persisted, live, target):
     """missing/extra/out_of_order between the persisted and live rules."""
-    result = compare(persisted_lines, live_lines)
+    result = rules_drift(persisted, live, target)
     result["in_sync"] = not (result["missing"] or result["extra"] or result["out_of_order"])
     return result
 
@@ -153,7 +153,8 @@ def report(status, listing, files, cmdline, auditd_comm, version, target):
     version; ``target``: the host's Target (canonical form of file rules).
     """
     merged = merge(files, target)
-    live = [rule.line for rule in parse_listing(listing, target)]
+    live_rules = parse_listing(listing, target)
+    live = [rule.line for rule in live_rules]
     status = dict(status, locked=status.get("enabled") == LOCKED)
     persisted = [dict(line=m.entry.line, file=m.source, lineno=m.lineno)
                  for m in merged.lines if isinstance(m.entry, Rule)]
@@ -167,7 +168,7 @@ def report(status, listing, files, cmdline, auditd_comm, version, target):
         "persisted_rules": persisted,
         "persisted_controls": controls,
         "boot_lock": boot_lock(merged),
-        "drift": drift(persisted_kernel_lines(merged), live),
+        "drift": drift(persisted_kernel_rules(merged), live_rules, target),
         "problems": merged.problems,
         "auditd": auditd_state(status, auditd_comm),
         "version": version,

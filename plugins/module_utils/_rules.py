@@ -15,7 +15,6 @@ listing are all compared in that form.
 
 from __future__ import annotations
 
-import bisect
 import re
 
 from ansible_collections.immutable.audit.plugins.module_utils._audit_tables import (
@@ -1144,43 +1143,23 @@ def _plan_list(want, have, result, target):
     result.append.extend(appended)
 
 
-def compare(desired_lines, live_lines):
-    """Drift between two canonical, ordered line lists.
+def drift(desired, live, target, managed=None):
+    """How ``live`` differs from ``desired``, in the planner's terms.
 
-    Returns missing (desired, not live), extra (live, not desired) and
-    out_of_order (in both, but in a different relative order).
+    missing: desired rules the kernel lacks; extra: live rules to delete
+    (only those in ``managed``, unless it is None); out_of_order: live rules
+    that would have to move because their order changes what the kernel does
+    (an order difference between independent rules is no drift, see
+    may_overlap). A rule desired twice counts once, as the kernel holds it once.
     """
-    live_set = set(live_lines)
-    want_set = set(desired_lines)
-    missing = [line for line in desired_lines if line not in live_set]
-    extra = [line for line in live_lines if line not in want_set]
-    common_want = [line for line in desired_lines if line in live_set]
-    common_live = [line for line in live_lines if line in want_set]
-    out_of_order = []
-    if common_want != common_live:
-        live_index = dict((line, i) for i, line in enumerate(common_live))
-        longest = _longest_increasing([live_index[line] for line in common_want])
-        out_of_order = [line for i, line in enumerate(common_want) if i not in longest]
-    return {"missing": missing, "extra": extra, "out_of_order": out_of_order}
-
-
-def _longest_increasing(seq):
-    """Indexes of one longest strictly increasing subsequence of ``seq``."""
-    tails = []
-    tails_idx = []
-    prev = [-1] * len(seq)
-    for i, val in enumerate(seq):
-        j = bisect.bisect_left(tails, val)
-        if j == len(tails):
-            tails.append(val)
-            tails_idx.append(i)
-        else:
-            tails[j] = val
-            tails_idx[j] = i
-        prev[i] = tails_idx[j - 1] if j else -1
-    out = set()
-    k = tails_idx[-1] if tails_idx else -1
-    while k != -1:
-        out.add(k)
-        k = prev[k]
-    return out
+    unique = []
+    seen = set()
+    for rule in desired:
+        if rule.line not in seen:
+            seen.add(rule.line)
+            unique.append(rule)
+    planned = plan(unique, live, target, managed)
+    live_lines = set(r.line for r in live)
+    return {"missing": [r.line for r in effective_order(unique) if r.line not in live_lines],
+            "extra": [r.line for r in planned.delete],
+            "out_of_order": [r.line for r in planned.move]}

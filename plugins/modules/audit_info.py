@@ -217,8 +217,9 @@ drift:
       sample: ["-w /tmp/x -p wa -k debug"]
     out_of_order:
       description:
-        - Rules both hold but in a different order (the fewest that would have to move). Order matters in
-          the kernel, where the first matching rule decides.
+        - Rules both hold in an order that changes what the kernel does (the rules that would have to
+          move). Order matters where the first matching rule decides; a different order of rules that can
+          never compete (for example watches on different files) is not drift. See docs/rule-order.md.
       type: list
       elements: str
       sample: []

@@ -24,8 +24,11 @@ description:
     with the extra key C(immutable-audit-moving)). C(augenrules --load) by contrast deletes every
     rule first (about 12 ms per rule in the kernel).
   - Order matters to the kernel (the first matching rule decides, so a C(never) rule only works
-    above the rules it suppresses). The desired list is ordered; two rules that can never match the
-    same event (different arch, disjoint syscalls, different auid, ...) may sit in either order.
+    above the rules it suppresses). The desired list is ordered; rules whose order cannot change
+    what the kernel does may sit in either order live, so changing one rule does not force the
+    rules after it to be reloaded. Those are rules that can never match the same event (different
+    arch, disjoint syscalls, different auid, ...) and path watches on different files (the kernel
+    keeps them per inode and checks them after the syscall rules). See docs/rule-order.md.
   - After a live change the module lists the kernel rules again and fails if the listing is not
     exactly the planned one, because auditctl exits 0 for changes the kernel refused.
   - On a locked kernel (C(enabled 2)) the file is written, nothing live is attempted, and the task
@@ -176,7 +179,7 @@ live_drift:
       type: list
       elements: str
     out_of_order:
-      description: Desired rules the kernel held in a different relative order.
+      description: Live rules in an order that changes what the kernel does; they are moved (see docs/rule-order.md).
       type: list
       elements: str
 locked:
@@ -328,8 +331,7 @@ def run(module, ctl):
     live_before = ctl.rules(target) if params["live"] else []
     planned = _rules.plan(desired_plan, live_before, target, managed)
     wanted_order = [r.line for r in _rules.effective_order(desired_plan)]
-    relevant = set(wanted_order) | (managed if managed is not None else set(r.line for r in live_before))
-    drift = _rules.compare(wanted_order, [r.line for r in live_before if r.line in relevant])
+    drift = _rules.drift(desired_plan, live_before, target, managed)
     predicted = _rules.simulate(live_before, planned)
 
     file_changed = old_text != new_text

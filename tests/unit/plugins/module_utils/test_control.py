@@ -236,10 +236,19 @@ def test_lock_refused_while_rules_drift():
 
 
 def test_lock_refused_when_rules_are_out_of_order():
-    listing = "\n".join(reversed(LISTING.splitlines())) + "\n"
-    # Both rules are on the exit list, where order decides which key is logged.
+    # Two exit rules for the same syscall: the first that matches decides
+    # the key, so their order matters.
+    rules = "-a always,exit -F arch=b64 -S adjtimex -F key=a\n-a always,exit -F arch=b64 -S adjtimex -F key=b\n"
+    listing = "\n".join(reversed(rules.splitlines())) + "\n"
     with pytest.raises(ControlError, match="1 out of order"):
-        run(dict(enabled=2), listing=listing)
+        run(dict(enabled=2), files=[(BASE, rules)], listing=listing)
+
+
+def test_order_that_cannot_matter_is_no_reason_to_refuse_the_lock():
+    # A path watch lives in the kernel's inode hash: its order relative to a
+    # syscall rule changes nothing (docs/rule-order.md).
+    listing = "\n".join(reversed(LISTING.splitlines())) + "\n"
+    assert run(dict(enabled=2), listing=listing).live == [["-e", "2"]]
 
 
 def test_force_lock_locks_anyway_and_warns():

@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.immutable.audit.plugins.module_utils import _info
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import parse_status
 from ansible_collections.immutable.audit.plugins.module_utils._files import merge
+from ansible_collections.immutable.audit.plugins.module_utils._rules import effective_order
 from ansible_collections.immutable.audit.plugins.module_utils._rules import Target
 
 # Subsets of `ausyscall x86_64 --dump` and `ausyscall i386 --dump` (Debian 12).
@@ -174,7 +175,7 @@ def test_persisted_lines_in_kernel_order_after_deletions():
         "-A always,exit -F arch=b64 -S adjtimex -k t\n-W /etc/passwd -p wa -k identity\n",
         "-w /etc/shadow -p wa -k identity\n-w /etc/shadow -p wa -k identity\n",
     ), TARGET)
-    assert _info.persisted_kernel_lines(merged) == [
+    assert [r.line for r in effective_order(_info.persisted_kernel_rules(merged))] == [
         "-a always,exit -F arch=b64 -S adjtimex -F key=t",
         "-w /etc/shadow -p wa -k identity",
         "-a never,exclude -F msgtype=CWD",
@@ -184,7 +185,7 @@ def test_persisted_lines_in_kernel_order_after_deletions():
 def test_persisted_lines_indented_delete_all_clears_earlier_rules():
     merged = merge(_files("-w /etc/passwd -p wa\n", " -D\n-w /etc/shadow -p wa\n"), TARGET)
     # augenrules does not hoist the indented -D: it deletes what was loaded before it
-    assert _info.persisted_kernel_lines(merged) == ["-w /etc/shadow -p wa"]
+    assert [r.line for r in _info.persisted_kernel_rules(merged)] == ["-w /etc/shadow -p wa"]
 
 
 # --------------------------------------------------------------------- report
@@ -238,13 +239,21 @@ def test_report_no_rules_anywhere():
 
 
 def test_report_drift_missing_extra_out_of_order():
-    # the kernel holds the time rules before the identity watch, lacks the
-    # exclude rule and has a debugging watch nobody persisted
-    listing = "\n".join([LIVE[1], LIVE[2], LIVE[0], LIVE[3], "-w /tmp/debug -p wa -k debug"]) + "\n"
-    drift = _report(listing=listing)["drift"]
+    # the kernel lacks the exclude rule, has a debugging watch nobody
+    # persisted, and holds two rules whose order matters the other way round
+    d = "/etc/audit/rules.d/"
+    first = "-a always,exit -F arch=b64 -S rename,unlink,unlinkat,renameat -F key=first"
+    files = CLEAN + ((d + "60-pair.rules", first + "\n" + LIVE[3].replace("-F auid>=1000 -F auid!=-1 ", "")
+                      .replace("key=delete", "key=second") + "\n"),)
+    second = LIVE[3].replace("-F auid>=1000 -F auid!=-1 ", "").replace("key=delete", "key=second")
+    listing = "\n".join([LIVE[1], LIVE[2], LIVE[0], LIVE[3], second, first,
+                         "-w /tmp/debug -p wa -k debug"]) + "\n"
+    drift = _report(files=files, listing=listing)["drift"]
     assert drift["missing"] == [LIVE[4]]
     assert drift["extra"] == ["-w /tmp/debug -p wa -k debug"]
-    assert drift["out_of_order"] == [LIVE[0]]
+    # the identity watch listed after the time rules is no drift: a path
+    # watch never competes with syscall rules (docs/rule-order.md)
+    assert drift["out_of_order"] == [second]
     assert drift["in_sync"] is False
 
 
