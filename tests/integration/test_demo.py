@@ -1,4 +1,5 @@
-"""The README's first command: a check-mode drift audit of this machine.
+"""The README's first command in its --local form: a check-mode drift audit
+of this machine.
 
 It must finish, write its report, and change nothing: no rules file, no
 kernel rule.
@@ -26,7 +27,7 @@ def test_demo_reports_drift_and_changes_nothing():
         os.remove(report)
     before = _listing()
     had_file = os.path.exists(RULES_FILE)
-    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo.sh")], cwd=ROOT,
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo.sh"), "--local"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
     with open(report) as handle:
