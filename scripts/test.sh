@@ -55,7 +55,8 @@ if [ "$before" != "$after" ]; then
   diff <(echo "$before") <(echo "$after") || true
   failed+=("host-audit-state")
 fi
-pgrep -a qemu-system && { echo "!! QEMU guests left running"; failed+=("qemu-leftovers"); }
+# Only guests of this checkout count (other checkouts may run their own).
+pgrep -af "qemu-system.*$root/.cache/vm" && { echo "!! QEMU guests left running"; failed+=("qemu-leftovers"); }
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1

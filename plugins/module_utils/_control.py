@@ -25,7 +25,7 @@ from ansible_collections.immutable.audit.plugins.module_utils._files import (
     merge, version_key,
 )
 from ansible_collections.immutable.audit.plugins.module_utils._rules import (
-    Control, RuleError, _c_strtol, effective_order, parse_text,
+    Control, RuleError, _c_strtol, parse_text,
     drift as rules_drift,
 )
 

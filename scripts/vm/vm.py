@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Throwaway QEMU guests for tests that lock the kernel's audit state or reboot.
 
 A guest boots the image that scripts/vm/build-image.sh made (a Debian 12 root
@@ -218,7 +217,7 @@ def pick_port(exclude: set | frozenset = frozenset(), attempts: int = 50, probe=
             return s.getsockname()[1]
 
     probe = probe or kernel_probe
-    for _ in range(attempts):
+    for _attempt in range(attempts):
         port = probe()
         if port not in exclude:
             return port
@@ -446,7 +445,7 @@ def _launch(store: Store, name: str, image: dict, memory: int, smp: int, qemu: s
         store.save(state)
         with open(d / "qemu.err", "w") as err:
             rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                cwd=d).returncode
+                                cwd=d, check=False).returncode
         last_error = (d / "qemu.err").read_text().strip()
         if rc == 0:
             break
@@ -662,7 +661,7 @@ def ssh_login_ok(state: dict, timeout: float = 30.0) -> bool:
     argv = ssh_argv(state["identity_file"], state["port"], ["true"], state.get("user", USER))
     try:
         return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=timeout).returncode == 0
+                              stderr=subprocess.DEVNULL, timeout=timeout, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
@@ -757,7 +756,7 @@ def list_instances(store: Store) -> list[dict]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vm.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="vm.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     p.add_argument("--state-dir", help="instances directory (default: $IMMUTABLE_AUDIT_VM_CACHE/instances)")
     sub = p.add_subparsers(dest="command", required=True)
 

@@ -342,7 +342,7 @@ def test_qmp_client_against_a_fake_monitor(tmp_path):
     seen = []
 
     def monitor():
-        conn, _ = srv.accept()
+        conn, _addr = srv.accept()
         f = conn.makefile("rwb")
         f.write(b'{"QMP": {"version": {}, "capabilities": []}}\n')
         f.flush()
@@ -383,7 +383,7 @@ def test_wait_running_polls_until_running(tmp_path):
     statuses = iter(["inmigrate", "inmigrate", "running"])
 
     def monitor():
-        conn, _ = srv.accept()
+        conn, _addr = srv.accept()
         f = conn.makefile("rwb")
         f.write(b'{"QMP": {}}\n')
         f.flush()
