@@ -34,12 +34,16 @@ sanity() { bash scripts/sanity.sh; }
 lint() { ansible-lint --offline; }
 
 molecule_all() {
-  local rc=0 s
+  local rc=0 s start
   for s in molecule/*/molecule.yml; do
     [ -e "$s" ] || continue
     s=$(basename "$(dirname "$s")")
+    start=$SECONDS
     molecule test -s "$s" || rc=1
+    echo "=== molecule $s: $((SECONDS - start)) s"
   done
+  # Molecule destroys after a failure too; this catches anything it missed.
+  python3 scripts/vm/vm.py stop-all || rc=1
   return $rc
 }
 
