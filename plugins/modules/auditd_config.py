@@ -11,8 +11,8 @@ module: auditd_config
 short_description: Set keys of auditd.conf, validated, and reload auditd with SIGHUP
 version_added: 0.1.0
 description:
-  - Sets the given keys of C(/etc/audit/auditd.conf) and leaves the rest of the file as it is: comments,
-    blank lines, order, and every other key stay byte for byte. A line is rewritten only if its value
+  - Sets the given keys of C(/etc/audit/auditd.conf) and leaves the rest of the file as it is (comments,
+    blank lines, order and every other key stay byte for byte). A line is rewritten only if its value
     must change; keys the file lacks are appended at the end.
   - Every key and value is checked against what auditd 3.0.9 accepts before anything is written. An
     unknown key fails with the list of valid keys; a bad value fails naming the key, the value and what
@@ -45,7 +45,7 @@ attributes:
 options:
   settings:
     description:
-      - The keys to set, as C(key: value). Keys are those of auditd.conf(5) for audit 3.0.x, for example
+      - The keys to set, one C(key=value) pair each. Keys are those of auditd.conf(5) for audit 3.0.x, for example
         C(max_log_file) (MB), C(max_log_file_action), C(num_logs) (0 to 999), C(space_left) (MB or a
         percentage such as C(25%)), C(space_left_action), C(admin_space_left), C(admin_space_left_action),
         C(disk_full_action), C(disk_error_action), C(action_mail_acct), C(flush), C(freq), C(log_format),

@@ -42,7 +42,7 @@ attributes:
 options:
   params:
     description:
-      - The parameters, as C(name: value). A value of V(null) or an empty string makes a bare flag;
+      - The parameters, one C(name=value) pair each. A value of V(null) or an empty string makes a bare flag;
         V(true) and V(false) become C(1) and C(0).
       - Values with blanks, quotes or shell characters are refused.
     type: dict
@@ -90,7 +90,7 @@ EXAMPLES = r"""
   ansible.builtin.reboot:
   when: boot.reboot_required
 
-- name: Image build: edit the file only
+- name: Edit the file only, for an image build
   immutable.audit.boot_params:
     grub_file: /mnt/image/etc/default/grub
     bootloader: none
