@@ -8,7 +8,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 need_pkgs=()
-for p in auditd qemu-system-x86 qemu-utils debootstrap zstd e2fsprogs openssh-client python3-venv; do
+for p in auditd qemu-system-x86 qemu-utils debootstrap zstd e2fsprogs openssh-client python3-venv chromium; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
