@@ -205,9 +205,14 @@ def plan(wanted, files, path, rules_dir, target, status=None, live_rules=None,
     if live:
         _plan_live(result, wanted, status, merged, live_rules, target, force_lock)
         if strict and result.pending:
+            # Nothing gets written, so a reboot loads what is on disk now,
+            # not what this task would have staged.
+            on_disk = merge(files, target)
+            pending = dict((setting, dict(p, after_reboot=boot_value(on_disk, setting)))
+                           for setting, p in result.pending.items())
             raise ControlError(
-                "strict: %s; nothing was changed" % describe_pending(result.pending),
-                pending=result.pending)
+                "strict: %s; nothing was changed" % describe_pending(pending), pending=pending,
+                reboot_required=any(p["after_reboot"] != p["current"] for p in pending.values()))
     return result
 
 
@@ -374,7 +379,9 @@ def describe_drift(drift):
 
 def describe_pending(pending):
     return "the kernel is locked or cannot change it live, so only a reboot applies %s" % "; ".join(
-        "%s (now %s, wanted %s, after reboot %s)" % (s, p["current"], p["wanted"], p["after_reboot"])
+        "%s (now %s, wanted %s, after reboot %s)" % (
+            s, p["current"], p["wanted"],
+            "the kernel default (no rules file sets it)" if p["after_reboot"] is None else p["after_reboot"])
         for s, p in sorted(pending.items()))
 
 
