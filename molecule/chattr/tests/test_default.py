@@ -168,7 +168,7 @@ def test_auditd_keeps_logging(host):
     marker = "chattr-verify-" + uuid.uuid4().hex
     # '|| exit 3': testinfra takes exit status 255 for an SSH failure.
     host.run_expect([0], "auditctl -m %s || exit 3", marker)
-    for _ in range(20):
+    for _attempt in range(20):
         if host.run("grep -q %s /var/log/audit/audit.log", marker).rc == 0:
             break
         time.sleep(0.5)
