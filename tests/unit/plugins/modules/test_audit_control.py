@@ -10,13 +10,11 @@ fail with EPERM (exit 255), --loginuid-immutable still works. Any other
 command fails the test, so nothing here can reach this machine's kernel.
 """
 
-import json
 import os
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.immutable.audit.plugins.modules import audit_control
 
 FINALIZE = "zz-immutable-finalize.rules"
@@ -30,13 +28,6 @@ STATUS_OPTIONS = {"-e": "enabled", "-f": "failure", "-b": "backlog_limit", "-r":
 EPERM = {"-e": "enable", "-f": "failure", "-b": "backlog limit", "-r": "rate limit",
          "--backlog_wait_time": "backlog wait time"}
 
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
 
 
 class FakeKernel(object):
@@ -98,32 +89,18 @@ def rules_d(tmp_path):
 
 
 @pytest.fixture
-def run(monkeypatch, kernel, rules_d):
+def run(monkeypatch, kernel, rules_d, module_runner):
     """run(args, check=False, diff=False) -> (exception type, its kwargs)."""
-    warnings = []
 
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
                         lambda self, name, required=False, opt_dirs=None: "/usr/sbin/" + name)
     monkeypatch.setattr(basic.AnsibleModule, "run_command",
                         lambda self, args, **kwargs: kernel.run(args, **kwargs))
 
     def call(args, check=False, diff=False):
-        del warnings[:]
         args = dict(dict(rules_dir=str(rules_d)), _ansible_check_mode=check, _ansible_diff=diff, **args)
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-            audit_control.main()
-        return info.type, info.value.args[0]
-    call.warnings = warnings
+        return module_runner.run(audit_control.main, args, check=check, diff=diff)
+    call.warnings = module_runner.warnings
     return call
 
 
@@ -141,7 +118,7 @@ LOCK = dict(enabled=2, failure=2, backlog_limit=8192, loginuid_immutable=True)
 
 def test_check_apply_again_check(run, kernel, rules_d):
     kind, res = run(LOCK, check=True, diff=True)
-    assert kind is AnsibleExitJson and res["changed"] is True
+    assert kind == "exit" and res["changed"] is True
     assert res["live_changes"] == ["auditctl -b 8192", "auditctl -f 2", "auditctl --loginuid-immutable",
                                    "auditctl -e 2"]
     assert res["file_changed"] and res["locked"] is True and not res["reboot_required"]
@@ -155,7 +132,7 @@ def test_check_apply_again_check(run, kernel, rules_d):
     assert kernel.changes() == [] and kernel.status["enabled"] == 1 and finalize(rules_d) is None
 
     kind, res = run(LOCK, diff=True)
-    assert kind is AnsibleExitJson and res["changed"] is True and res["locked"] is True
+    assert kind == "exit" and res["changed"] is True and res["locked"] is True
     assert kernel.changes() == [["-b", "8192"], ["-f", "2"], ["--loginuid-immutable"], ["-e", "2"]]
     assert (kernel.status["enabled"], kernel.status["failure"], kernel.status["backlog_limit"]) == (2, 2, 8192)
     assert kernel.loginuid == [1, "locked"]
@@ -166,7 +143,7 @@ def test_check_apply_again_check(run, kernel, rules_d):
     for check in (False, True):
         del kernel.commands[:]
         kind, res = run(LOCK, check=check, diff=True)
-        assert kind is AnsibleExitJson and res["changed"] is False, check
+        assert kind == "exit" and res["changed"] is False, check
         assert res["live_changes"] == [] and not res["file_changed"] and not res["reboot_required"]
         assert res["locked"] is True and res["drift"] is None
         assert kernel.changes() == []
@@ -177,7 +154,7 @@ def test_check_apply_again_check(run, kernel, rules_d):
 def test_only_changed_settings_run(run, kernel, rules_d):
     kernel.status["backlog_limit"] = 8192
     kind, res = run(dict(backlog_limit=8192, rate_limit=200, backlog_wait_time=60000))
-    assert kind is AnsibleExitJson and res["changed"]
+    assert kind == "exit" and res["changed"]
     assert kernel.changes() == [["-r", "200"], ["--backlog_wait_time", "60000"]]
     assert (kernel.status["rate_limit"], kernel.status["backlog_wait_time"]) == (200, 60000)
     assert ["/usr/sbin/auditctl", "-l"] not in kernel.commands                  # no lock, no listing
@@ -189,7 +166,7 @@ def test_locked_kernel_stages_and_reports_pending(run, kernel, rules_d):
     kernel.lines = ["-w /etc/shadow -p wa"]         # drift no longer matters on a locked kernel
     args = dict(enabled=2, backlog_limit=8192, loginuid_immutable=True)
     kind, res = run(args, diff=True)
-    assert kind is AnsibleExitJson and res["changed"] is True
+    assert kind == "exit" and res["changed"] is True
     assert res["reboot_required"] is True and res["locked"] is True
     assert res["pending"] == dict(backlog_limit=dict(current=64, wanted=8192, after_reboot=8192))
     # Only the one change a locked kernel takes was run.
@@ -200,14 +177,14 @@ def test_locked_kernel_stages_and_reports_pending(run, kernel, rules_d):
 
     del kernel.commands[:]
     kind, res = run(args)
-    assert kind is AnsibleExitJson and res["changed"] is False and res["reboot_required"] is True
+    assert kind == "exit" and res["changed"] is False and res["reboot_required"] is True
     assert kernel.changes() == []
 
 
 def test_locked_kernel_strict_fails_and_changes_nothing(run, kernel, rules_d):
     kernel.status["enabled"] = 2
     kind, res = run(dict(enabled=2, backlog_limit=8192, strict=True))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "strict" in res["msg"] and "backlog_limit (now 64, wanted 8192, after reboot the kernel default" in res["msg"]
     assert res["pending"]["backlog_limit"]["wanted"] == 8192 and res["changed"] is False
     assert kernel.changes() == [] and finalize(rules_d) is None
@@ -216,13 +193,13 @@ def test_locked_kernel_strict_fails_and_changes_nothing(run, kernel, rules_d):
 def test_lock_refused_while_rules_drift(run, kernel, rules_d):
     kernel.lines = LISTING[:1] + ["-w /etc/shadow -p wa"]
     kind, res = run(dict(enabled=2))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "refusing to lock" in res["msg"] and "immutable.audit.audit_rules" in res["msg"]
     assert res["drift"]["missing"] == [LISTING[1]] and res["drift"]["extra"] == ["-w /etc/shadow -p wa"]
     assert kernel.changes() == [] and kernel.status["enabled"] == 1 and finalize(rules_d) is None
 
     kind, res = run(dict(enabled=2, force_lock=True))
-    assert kind is AnsibleExitJson and res["changed"] and kernel.status["enabled"] == 2
+    assert kind == "exit" and res["changed"] and kernel.status["enabled"] == 2
     assert kernel.changes() == [["-e", "2"]]
     assert "force_lock" in run.warnings[0]
 
@@ -230,7 +207,7 @@ def test_lock_refused_while_rules_drift(run, kernel, rules_d):
 def test_overriding_file_is_refused(run, kernel, rules_d):
     (rules_d / "zz-local.rules").write_text("-e 1\n")
     kind, res = run(dict(enabled=2))
-    assert kind is AnsibleFailJson and str(rules_d / "zz-local.rules") in res["msg"]
+    assert kind == "fail" and str(rules_d / "zz-local.rules") in res["msg"]
     assert "sorts after the finalize file" in res["msg"]
     assert kernel.changes() == [] and finalize(rules_d) is None
 
@@ -238,7 +215,7 @@ def test_overriding_file_is_refused(run, kernel, rules_d):
 def test_indented_e_in_another_file_is_refused(run, kernel, rules_d):
     (rules_d / "10-base.rules").write_text(RULES + "  -e 2\n")
     kind, res = run(dict(enabled=2, backlog_limit=8192))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert res["msg"].startswith("%s:3: '  -e 2'" % (rules_d / "10-base.rules"))
     assert kernel.changes() == [] and finalize(rules_d) is None
 
@@ -246,14 +223,14 @@ def test_indented_e_in_another_file_is_refused(run, kernel, rules_d):
 def test_refused_change_that_exits_0_fails(run, kernel, rules_d):
     kernel.deaf = True
     kind, res = run(dict(backlog_limit=8192))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "backlog_limit is 64, not 8192" in res["msg"]
     assert "Already done: ran auditctl -b 8192; wrote %s." % (rules_d / FINALIZE) in res["msg"]
 
 
 def test_value_the_kernel_refuses_fails_naming_what_was_done(run, kernel, rules_d):
     kind, res = run(dict(backlog_limit=8192, backlog_wait_time=600000))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "Invalid argument" in res["msg"] and res["rc"] == 255
     assert "Already done: ran auditctl -b 8192." in res["msg"] and "wrote" not in res["msg"]
     assert kernel.status["backlog_limit"] == 8192 and kernel.status["backlog_wait_time"] == 15000
@@ -263,7 +240,7 @@ def test_value_the_kernel_refuses_fails_naming_what_was_done(run, kernel, rules_
 
 def test_image_build_mode_never_asks_the_kernel(run, kernel, rules_d):
     kind, res = run(dict(enabled=2, live=False))
-    assert kind is AnsibleExitJson and res["changed"] and res["locked"] is None
+    assert kind == "exit" and res["changed"] and res["locked"] is None
     assert res["status"] == {} and res["live_changes"] == []
     assert [os.path.basename(c[0]) for c in kernel.commands] == ["ausyscall", "ausyscall"]
     assert body(finalize(rules_d)) == ["-e 2"]
@@ -273,12 +250,12 @@ def test_loginuid_cannot_be_cleared_live(run, kernel, rules_d):
     kernel.loginuid = [1, "locked"]
     (rules_d / FINALIZE).write_text("--loginuid-immutable\n-e 1\n")
     kind, res = run(dict(loginuid_immutable=False))
-    assert kind is AnsibleExitJson and res["changed"] and res["reboot_required"]
+    assert kind == "exit" and res["changed"] and res["reboot_required"]
     assert res["pending"] == dict(loginuid_immutable=dict(current=True, wanted=False, after_reboot=False))
     assert body(finalize(rules_d)) == ["-e 1"] and kernel.changes() == []
 
 
 def test_invalid_value_fails_before_anything(run, kernel, rules_d):
     kind, res = run(dict(backlog_limit=-1))
-    assert kind is AnsibleFailJson and "backlog_limit must be an integer from 0" in res["msg"]
+    assert kind == "fail" and "backlog_limit must be an integer from 0" in res["msg"]
     assert kernel.changes() == [] and finalize(rules_d) is None

@@ -4,12 +4,10 @@
 """The audit_info module end to end with a recorded auditctl/ausyscall,
 a temporary rules.d, kernel command line and /proc (no kernel is queried)."""
 
-import json
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.immutable.audit.plugins.modules import audit_info
 
 AUDITCTL = "/usr/sbin/auditctl"
@@ -39,13 +37,6 @@ TABLES = {
 # Only these commands may run: the module reads and never changes anything.
 READ_ONLY = ([AUDITCTL, "-s"], [AUDITCTL, "-l"], [AUDITCTL, "-v"])
 
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
 
 
 class Recorder(object):
@@ -96,32 +87,18 @@ def host(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def run(monkeypatch):
+def run(monkeypatch, module_runner):
     """run(args, check=False) -> (exception type, result); run.recorder, run.warnings."""
     recorder = Recorder()
-    warnings = []
     bins = {"auditctl": AUDITCTL, "ausyscall": AUSYSCALL}
 
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kw: recorder(args, **kw))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: bins.get(name))
 
     def call(args, check=False):
-        args = dict(args, _ansible_check_mode=check)
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-            audit_info.main()
-        return info.type, info.value.args[0]
+        return module_runner.run(audit_info.main, args, check=check)
     call.recorder = recorder
-    call.warnings = warnings
+    call.warnings = module_runner.warnings
     call.bins = bins
     return call
 
@@ -134,7 +111,7 @@ def test_report_check_and_normal_mode_identical(run, host):
     results = []
     for check in (True, False):
         kind, res = run(_args(host), check=check)
-        assert kind is AnsibleExitJson
+        assert kind == "exit"
         results.append(res)
     assert results[0] == results[1]
     res = results[0]
@@ -170,7 +147,7 @@ def test_report_check_and_normal_mode_identical(run, host):
 def test_auditd_not_running_and_rules_dir_missing(run, host):
     run.recorder.answers[(AUDITCTL, "-s")] = (0, STATUS.replace("pid 612", "pid 0"), "")
     kind, res = run(_args(host, rules_dir=str(host / "nowhere")), check=True)
-    assert kind is AnsibleExitJson and res["changed"] is False
+    assert kind == "exit" and res["changed"] is False
     assert res["auditd"] == {"running": False, "pid": None}
     assert res["persisted_rules"] == [] and res["problems"] == []
     assert res["drift"]["extra"] == res["live_rules"]
@@ -180,7 +157,7 @@ def test_auditd_not_running_and_rules_dir_missing(run, host):
 def test_auditctl_missing_fails_with_install_hint(run, host):
     del run.bins["auditctl"]
     kind, res = run(_args(host))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert res["msg"].startswith("auditctl was not found: install the audit userspace (package auditd")
     assert run.recorder.calls == []
 
@@ -189,7 +166,7 @@ def test_auditctl_error_is_one_failure_with_details(run, host):
     err = "Error sending status request (Operation not permitted)\n"
     run.recorder.answers[(AUDITCTL, "-s")] = (255, "", err)
     kind, res = run(_args(host))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "Operation not permitted" in res["msg"]
     assert res["rc"] == 255 and res["stderr"] == err and res["cmd"] == [AUDITCTL, "-s"]
     assert run.recorder.calls == [[AUDITCTL, "-s"]]
@@ -197,6 +174,6 @@ def test_auditctl_error_is_one_failure_with_details(run, host):
 
 def test_unreadable_cmdline_fails(run, host):
     kind, res = run(_args(host, cmdline_path=str(host / "missing")))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert res["msg"] == "cannot read the kernel command line: %s does not exist" % (host / "missing")
     assert run.recorder.read_only()

@@ -9,13 +9,11 @@ AUDIT-SEMANTICS section 6: rule changes print "immutable mode" and exit 0,
 ``-R`` prints nothing and exits 0, and nothing changes.
 """
 
-import json
 import os
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.immutable.audit.plugins.module_utils import _rules
 from ansible_collections.immutable.audit.plugins.modules import audit_rules
 
@@ -26,13 +24,6 @@ def _read(name):
     with open(os.path.join(DATA, name)) as handle:
         return handle.read()
 
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
 
 
 class FakeKernel(object):
@@ -111,26 +102,14 @@ def kernel():
 
 
 @pytest.fixture
-def run(monkeypatch, kernel):
+def run(monkeypatch, kernel, module_runner):
     """run(args, check=False, diff=False) -> (exception type, result dict)."""
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, **kw: "/usr/sbin/" + name)
     monkeypatch.setattr(basic.AnsibleModule, "run_command",
                         lambda self, args, **kw: kernel.run(args, **kw))
 
     def call(args, check=False, diff=False):
-        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-            audit_rules.main()
-        return info.type, info.value.args[0]
+        return module_runner.run(audit_rules.main, args, check=check, diff=diff)
     return call
 
 
@@ -151,12 +130,12 @@ def _changes(kernel):
 def test_four_steps_then_real_state(run, kernel, tmp_path):
     path = str(tmp_path / "50-test.rules")
     kind, res = run({"path": path, "rules": RULES}, check=True, diff=True)
-    assert kind is AnsibleExitJson and res["changed"] and res["added"] == LISTED
+    assert kind == "exit" and res["changed"] and res["added"] == LISTED
     assert kernel.lines == [] and not os.path.exists(path) and _changes(kernel) == []
     assert res["diff"][1]["after"] == "\n".join(LISTED) + "\n"
 
     kind, res = run({"path": path, "rules": RULES})
-    assert kind is AnsibleExitJson and res["changed"]
+    assert kind == "exit" and res["changed"]
     assert kernel.lines == LISTED
     with open(path) as handle:
         assert [l for l in handle.read().splitlines() if not l.startswith("#")] == LISTED
@@ -165,7 +144,7 @@ def test_four_steps_then_real_state(run, kernel, tmp_path):
     kernel.commands[:] = []
     for check in (False, True):
         kind, res = run({"path": path, "rules": RULES}, check=check)
-        assert kind is AnsibleExitJson and not res["changed"], res
+        assert kind == "exit" and not res["changed"], res
         assert res["added"] == res["removed"] == []
     assert _changes(kernel) == []
     assert os.stat(path).st_mtime_ns == mtime and kernel.lines == LISTED
@@ -176,7 +155,7 @@ def test_locked_kernel_stages_file_and_reports_reboot(run, kernel, tmp_path):
     kernel.lines = [LISTED[0]]
     kernel.enabled = 2
     kind, res = run({"path": path, "rules": RULES})
-    assert kind is AnsibleExitJson, res
+    assert kind == "exit", res
     assert res["changed"] and res["file_changed"] and res["locked"] and res["reboot_required"]
     assert res["pending"] == {"add": [LISTED[1]], "remove": []}
     assert res["added"] == []
@@ -185,14 +164,14 @@ def test_locked_kernel_stages_file_and_reports_reboot(run, kernel, tmp_path):
     assert os.path.exists(path)
     # Again: the file is staged, the kernel still locked: unchanged, still pending.
     kind, res = run({"path": path, "rules": RULES})
-    assert kind is AnsibleExitJson and not res["changed"] and res["reboot_required"]
+    assert kind == "exit" and not res["changed"] and res["reboot_required"]
 
 
 def test_silently_refused_change_fails_and_keeps_file(run, kernel, tmp_path):
     path = str(tmp_path / "50-test.rules")
     kernel.ignore_adds = True
     kind, res = run({"path": path, "rules": RULES})
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "not the planned one" in res["msg"]
     assert res["expected"] == LISTED and res["actual"] == []
     assert not os.path.exists(path)
@@ -202,7 +181,7 @@ def test_bad_rule_fails_before_any_change(run, kernel, tmp_path):
     path = str(tmp_path / "50-test.rules")
     kind, res = run({"path": path, "rules": RULES + ["-a always,exit -F arch=b32 -S kexec_file_load -k x",
                                                      "-w /etc/shadow -p wa"]})
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "kexec_file_load" in res["msg"] and "arch b32" in res["msg"] and res["position"] == 3
     assert _changes(kernel) == [] and kernel.lines == [] and not os.path.exists(path)
 
@@ -212,9 +191,9 @@ def test_foreign_rules_survive_unless_exclusive(run, kernel, tmp_path):
     foreign = "-w /etc/hosts -p wa -k foreign"
     kernel.lines = [foreign]
     kind, res = run({"path": path, "rules": RULES})
-    assert kind is AnsibleExitJson and kernel.lines == [foreign] + LISTED
+    assert kind == "exit" and kernel.lines == [foreign] + LISTED
     kind, res = run({"path": path, "rules": RULES, "exclusive": True})
-    assert kind is AnsibleExitJson and res["removed"] == [foreign]
+    assert kind == "exit" and res["removed"] == [foreign]
     assert kernel.lines == LISTED
 
 
@@ -223,10 +202,10 @@ def test_absent_removes_own_rules_only(run, kernel, tmp_path):
     run({"path": path, "rules": RULES})
     kernel.lines.append("-w /etc/hosts -p wa -k foreign")
     kind, res = run({"path": path, "state": "absent"})
-    assert kind is AnsibleExitJson and res["changed"] and sorted(res["removed"]) == sorted(LISTED)
+    assert kind == "exit" and res["changed"] and sorted(res["removed"]) == sorted(LISTED)
     assert kernel.lines == ["-w /etc/hosts -p wa -k foreign"] and not os.path.exists(path)
     kind, res = run({"path": path, "state": "absent"})
-    assert kind is AnsibleExitJson and not res["changed"]
+    assert kind == "exit" and not res["changed"]
 
 
 def test_refused_rule_reports_what_the_kernel_already_changed(run, kernel, tmp_path):
@@ -239,7 +218,7 @@ def test_refused_rule_reports_what_the_kernel_already_changed(run, kernel, tmp_p
         return real_change(argv)
     kernel.change = refuse_time_rule
     kind, res = run({"path": path, "rules": RULES})
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert "Invalid argument" in res["msg"] and "key=time" in " ".join(res["cmd"])
     assert res["live_changed"] == {"added": [LISTED[0]], "removed": []}
     assert kernel.lines == [LISTED[0]] and not os.path.exists(path)

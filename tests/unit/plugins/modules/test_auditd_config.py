@@ -4,15 +4,12 @@
 """auditd_config end to end on a temporary auditd.conf, with the running
 auditd replaced by a fake (no signal is sent on this machine)."""
 
-import json
 import os
 import re
 import stat
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.immutable.audit.plugins.modules import auditd_config
 
 DEBIAN_12 = (
@@ -31,13 +28,6 @@ DEBIAN_12 = (
 CIS = {"max_log_file_action": "keep_logs", "space_left_action": "email", "action_mail_acct": "root",
        "admin_space_left_action": "halt", "disk_full_action": "halt", "disk_error_action": "halt"}
 
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
 
 
 class FakeDaemon(object):
@@ -60,31 +50,16 @@ class FakeDaemon(object):
 
 
 @pytest.fixture
-def run(monkeypatch):
+def run(monkeypatch, module_runner):
     monkeypatch.setattr(FakeDaemon, "running_pid", 4242)
     monkeypatch.setattr(FakeDaemon, "signals", [])
     monkeypatch.setattr(FakeDaemon, "error", None)
     monkeypatch.setattr(auditd_config, "Daemon", FakeDaemon)
-    warnings = []
 
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
 
     def call(args, check=False, diff=False):
-        del warnings[:]
-        args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-            auditd_config.main()
-        return info.type, info.value.args[0]
-    call.warnings = warnings
+        return module_runner.run(auditd_config.main, args, check=check, diff=diff)
+    call.warnings = module_runner.warnings
     return call
 
 
@@ -99,7 +74,7 @@ def conf(tmp_path):
 def test_check_apply_again_check(run, conf):
     args = dict(path=str(conf), settings=CIS)
     kind, res = run(args, check=True, diff=True)
-    assert kind is AnsibleExitJson and res["changed"] is True
+    assert kind == "exit" and res["changed"] is True
     assert conf.read_text() == DEBIAN_12 and FakeDaemon.signals == []
     # in the file's order
     assert res["changed_keys"] == ["max_log_file_action", "space_left_action", "admin_space_left_action",
@@ -119,7 +94,7 @@ def test_check_apply_again_check(run, conf):
 
     for check in (False, True):
         kind, res = run(args, check=check, diff=True)
-        assert kind is AnsibleExitJson and res["changed"] is False
+        assert kind == "exit" and res["changed"] is False
         assert res["changed_keys"] == [] and res["reloaded"] is False
         assert res["diff"]["before"] == res["diff"]["after"] == text
     assert FakeDaemon.signals == [4242]
@@ -175,7 +150,7 @@ def test_missing_file_is_created(run, tmp_path):
 ])
 def test_invalid_settings_change_nothing(run, conf, settings, message):
     kind, res = run(dict(path=str(conf), settings=settings))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert res["msg"].endswith("; nothing was changed")
     assert re.search(message, res["msg"])
     assert conf.read_text() == DEBIAN_12 and FakeDaemon.signals == []
@@ -184,7 +159,7 @@ def test_invalid_settings_change_nothing(run, conf, settings, message):
 def test_unknown_key_in_file_warns(run, conf):
     conf.write_text(DEBIAN_12 + "frobnicate = 1\n")
     kind, res = run(dict(path=str(conf), settings={}))
-    assert kind is AnsibleExitJson
+    assert kind == "exit"
     assert run.warnings == ["%s has the key 'frobnicate', which auditd 3.0 does not know: auditd refuses "
                             "to load the file" % conf]
 
@@ -192,13 +167,13 @@ def test_unknown_key_in_file_warns(run, conf):
 def test_unparsable_file_fails(run, conf):
     conf.write_text("log_file /var/log/audit/audit.log\n")
     kind, res = run(dict(path=str(conf), settings={"freq": 1}))
-    assert kind is AnsibleFailJson and "line 1: expected `key = value`" in res["msg"]
+    assert kind == "fail" and "line 1: expected `key = value`" in res["msg"]
 
 
 def test_signal_failure_says_the_file_was_written(run, conf, monkeypatch):
     monkeypatch.setattr(FakeDaemon, "error", 3)
     kind, res = run(dict(path=str(conf), settings={"num_logs": 7}))
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert res["msg"].startswith("%s was written, but auditd (pid 4242) could not be sent SIGHUP" % conf)
     assert "num_logs = 7\n" in conf.read_text()
 

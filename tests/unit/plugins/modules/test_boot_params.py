@@ -4,12 +4,10 @@
 """boot_params end to end on temporary files, with grubby, update-grub and
 grub-mkconfig replaced by a fake runner (nothing runs on this machine)."""
 
-import json
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.immutable.audit.plugins.modules import boot_params
 
 GRUB = 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0"\n'
@@ -17,13 +15,6 @@ CMDLINE = "BOOT_IMAGE=/boot/vmlinuz root=/dev/vda1 ro console=ttyS0 quiet\n"
 CFG = "menuentry 'Debian' {\n\tlinux\t/boot/vmlinuz root=/dev/vda1 ro console=ttyS0 %s quiet\n}\n"
 INFO = 'index=0\nkernel="/boot/vmlinuz-5.14"\nargs="ro %s"\nindex=1\nkernel="/boot/vmlinuz-rescue"\nargs="ro %s"\n'
 
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
 
 
 class Runner(object):
@@ -47,22 +38,12 @@ class Runner(object):
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, module_runner):
     runner = Runner()
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
                         lambda self, name, required=False, opt_dirs=None: runner.get_bin_path(name))
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, args, **kw: runner.run_command(args, **kw))
-    warnings = []
 
-    def exit_json(self, **kwargs):
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, msg: warnings.append(msg))
     (tmp_path / "default").mkdir()
     grub = tmp_path / "default" / "grub"
     grub.write_text(GRUB)
@@ -71,21 +52,17 @@ def env(tmp_path, monkeypatch):
     base = dict(grub_file=str(grub), grub_cfg=str(tmp_path / "grub.cfg"), proc_cmdline=str(tmp_path / "cmdline"))
 
     def call(args=None, check=False, diff=False):
-        del warnings[:]
         args = dict(base, **(args or {}))
         args.update(_ansible_check_mode=check, _ansible_diff=diff)
-        monkeypatch.setattr(basic, "_ANSIBLE_ARGS", to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args})))
-        with pytest.raises((AnsibleExitJson, AnsibleFailJson)) as info:
-            boot_params.main()
-        return info.type, info.value.args[0]
-    call.runner, call.warnings, call.grub, call.tmp = runner, warnings, grub, tmp_path
+        return module_runner.run(boot_params.main, args, check=check, diff=diff)
+    call.runner, call.warnings, call.grub, call.tmp = runner, module_runner.warnings, grub, tmp_path
     return call
 
 
 def test_debian_check_apply_again(env):
     env.runner.tools = {"update-grub": "/usr/sbin/update-grub"}
     kind, res = env(check=True, diff=True)
-    assert kind is AnsibleExitJson and res["changed"] is True
+    assert kind == "exit" and res["changed"] is True
     assert env.runner.calls == [] and env.grub.read_text() == GRUB
     assert res["changed_params"] == ["audit", "audit_backlog_limit"]
     assert res["bootloader"] == "update-grub" and res["bootloader_updated"] is True
@@ -159,13 +136,13 @@ def test_failing_tool_says_file_was_written(env):
     env.runner.tools = {"update-grub": "/usr/sbin/update-grub"}
     env.runner.rc = 1
     kind, res = env()
-    assert kind is AnsibleFailJson
+    assert kind == "fail"
     assert res["msg"] == "/usr/sbin/update-grub failed (rc=1): boom; %s was already written" % env.grub
 
 
 def test_invalid_params_and_missing_file(env):
     kind, res = env(dict(params={"audit": "1 2"}))
-    assert kind is AnsibleFailJson and res["msg"].endswith("are not supported; nothing was changed")
+    assert kind == "fail" and res["msg"].endswith("are not supported; nothing was changed")
     env.grub.unlink()
     kind, res = env(dict(bootloader="none"))
     assert res["changed"] is False and res["cmdline_linux"] is None
