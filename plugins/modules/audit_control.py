@@ -275,6 +275,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils import _control
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import AuditError, Auditctl
 from ansible_collections.immutable.audit.plugins.module_utils._files import (
@@ -284,13 +285,6 @@ from ansible_collections.immutable.audit.plugins.module_utils._rules import Rule
 
 SETTINGS = [setting for setting, _option in _control.OPTIONS]
 
-
-class Failure(Exception):
-    """A failure while applying; the message says what had already changed."""
-
-    def __init__(self, msg, **details):
-        super(Failure, self).__init__(msg)
-        self.details = details
 
 
 def _command(args):

@@ -234,6 +234,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils import _files, _rules
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import (
     AuditError, Auditctl,
@@ -244,13 +245,6 @@ HEADER = (
     "One rule per line in the form auditctl -l prints.",
 )
 
-
-class Failure(Exception):
-    """A domain failure the module reports with fail_json."""
-
-    def __init__(self, msg, **details):
-        super(Failure, self).__init__(msg)
-        self.details = details
 
 
 def _desired(module, target):

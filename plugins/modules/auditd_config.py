@@ -161,6 +161,7 @@ import signal
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils import _auditd_conf as _conf
 from ansible_collections.immutable.audit.plugins.module_utils import _files
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import AuditError, Auditctl
@@ -205,9 +206,6 @@ class Daemon(object):
     def reload(self, pid):
         os.kill(pid, signal.SIGHUP)
 
-
-class Failure(Exception):
-    """A domain failure the module reports with fail_json."""
 
 
 def run(module, daemon):

@@ -141,14 +141,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils import _boot
 from ansible_collections.immutable.audit.plugins.module_utils import _files
 
 C_ENV = {"LANG": "C", "LC_ALL": "C"}
 
-
-class Failure(Exception):
-    """A domain failure the module reports with fail_json."""
 
 
 def _run(module, args, check=True):
