@@ -10,8 +10,7 @@ type: aggregate
 short_description: Fleet drift report (JSON, JUnit XML, HTML) from a check-mode run
 description:
   - Collects the result of every task on every host of any playbook and, when the run ends, writes three
-    files into O(output_dir)
-    C(drift.json) (every host, its status and its findings, see docs/drift-report.md for the schema),
+    files into O(output_dir): C(drift.json) (every host, its status and its findings, see docs/drift-report.md for the schema),
     C(drift.xml) (JUnit, one test case per host and category, so a CI system shows drift as test failures)
     and C(drift.html) (one self-contained page for people, no external resources).
   - A finding is something a task found different from what it declares. The results of this collection's
@@ -69,10 +68,8 @@ notes:
     after each playbook and holds all of them.
   - Findings come from the results as Ansible passes them to callbacks; a task with C(no_log) hides its result
     and yields a finding without detail.
-seealso:
-  - name: Drift report usage and drift.json schema
-    description: docs/drift-report.md in this collection.
-    link: https://github.com/immutable-audit/immutable.audit/blob/main/docs/drift-report.md
+  - Usage, the category of each module's result fields and the drift.json schema field by field are in
+    C(docs/drift-report.md) of this collection.
 """
 
 import datetime

@@ -48,6 +48,7 @@ _OURS = ("", "immutable.audit.")
 _BUILTIN = ("", "ansible.builtin.", "ansible.legacy.")
 # auditctl -s fields that move on their own: never drift.
 _VOLATILE_STATUS = frozenset(("pid", "lost", "backlog", "backlog_wait_time_actual", "locked"))
+_LOOP_KEYS = frozenset(("ansible_loop_var", "_ansible_item_result", "_ansible_item_label"))
 _PERMISSION_KEYS = ("mode", "owner", "group", "seuser", "serole", "setype", "selevel")
 _FLAG_KEYS = ("attributes", "attr")
 _DEFAULT_CATEGORY = {
@@ -158,7 +159,7 @@ def task_findings(task, module, result, check_mode=True, controls=()):
     if not isinstance(result, dict):
         return []
     items = result.get("results")
-    if isinstance(items, list) and items and all(isinstance(i, dict) for i in items):
+    if _is_loop(items):
         found = []
         for item in items:
             if item.get("skipped"):
@@ -176,6 +177,12 @@ def task_findings(task, module, result, check_mode=True, controls=()):
                 return found
             break
     return _generic(task, module, result, check_mode, list(controls))
+
+
+def _is_loop(items):
+    """Whether ``results`` holds a loop's item results (chattr returns its own ``results``)."""
+    return (isinstance(items, list) and bool(items) and all(isinstance(i, dict) for i in items)
+            and all(_LOOP_KEYS.intersection(i) for i in items))
 
 
 def failure_finding(task, module, result, how, controls=()):
@@ -196,7 +203,7 @@ def result_message(result):
         if value:
             return _text(value).strip()
     items = result.get("results")
-    if isinstance(items, list):
+    if _is_loop(items):
         msgs = [result_message(i) for i in items if isinstance(i, dict) and i.get("failed")]
         if msgs:
             return "; ".join(msgs)
