@@ -10,9 +10,11 @@ type: aggregate
 short_description: Fleet drift report (JSON, JUnit XML, HTML) from a check-mode run
 description:
   - Collects the result of every task on every host of any playbook and, when the run ends, writes three
-    files into O(output_dir): C(drift.json) (every host, its status and its findings, see docs/drift-report.md for the schema),
-    C(drift.xml) (JUnit, one test case per host and category, so a CI system shows drift as test failures)
-    and C(drift.html) (one self-contained page for people, no external resources).
+    files into O(output_dir).
+  - C(drift.json) holds every host, its status and its findings (the schema is in docs/drift-report.md).
+  - C(drift.xml) is JUnit XML with one test case per host and category, so a CI system shows drift as test
+    failures.
+  - C(drift.html) is one self-contained page for people (no external resources, readable without JavaScript).
   - A finding is something a task found different from what it declares. The results of this collection's
     modules are read field by field (C(live_drift) of M(immutable.audit.audit_rules), C(drift) of
     M(immutable.audit.audit_info), status and lock of M(immutable.audit.audit_control), changed keys of
