@@ -286,7 +286,6 @@ from ansible_collections.immutable.audit.plugins.module_utils._rules import Rule
 SETTINGS = [setting for setting, _option in _control.OPTIONS]
 
 
-
 def _command(args):
     return " ".join(["auditctl"] + args)
 

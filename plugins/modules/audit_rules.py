@@ -246,7 +246,6 @@ HEADER = (
 )
 
 
-
 def _desired(module, target):
     params = module.params
     rules = _rules.parse_rules(params["rules"], target)
@@ -368,8 +367,8 @@ def run(module, ctl):
                 raise Failure("the kernel refused a rule change: %s. The rules file was not "
                               "written; 'live_changed' lists what the kernel already changed."
                               % exc, live_rules=now,
-                              live_changed={"added": [l for l in now if l not in before],
-                                            "removed": [l for l in before if l not in now]},
+                              live_changed={"added": [line for line in now if line not in before],
+                                            "removed": [line for line in before if line not in now]},
                               **exc.details())
             # Listed lines are canonical already: compare them as text.
             after = [line for line in ctl.listing().splitlines() if line and line != "No rules"]

@@ -207,7 +207,6 @@ class Daemon(object):
         os.kill(pid, signal.SIGHUP)
 
 
-
 def run(module, daemon):
     params = module.params
     path = params["path"]

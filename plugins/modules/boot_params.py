@@ -148,7 +148,6 @@ from ansible_collections.immutable.audit.plugins.module_utils import _files
 C_ENV = {"LANG": "C", "LC_ALL": "C"}
 
 
-
 def _run(module, args, check=True):
     rc, out, err = module.run_command(args, environ_update=C_ENV, expand_user_and_vars=False)
     if check and rc != 0:

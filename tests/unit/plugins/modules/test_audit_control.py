@@ -29,7 +29,6 @@ EPERM = {"-e": "enable", "-f": "failure", "-b": "backlog limit", "-r": "rate lim
          "--backlog_wait_time": "backlog wait time"}
 
 
-
 class FakeKernel(object):
     """The kernel's audit status and rules behind auditctl, driven by argv."""
 

@@ -38,7 +38,6 @@ TABLES = {
 READ_ONLY = ([AUDITCTL, "-s"], [AUDITCTL, "-l"], [AUDITCTL, "-v"])
 
 
-
 class Recorder(object):
     """A recorded run_command; ``answers`` overrides an answer per command."""
 

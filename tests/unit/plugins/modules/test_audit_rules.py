@@ -25,7 +25,6 @@ def _read(name):
         return handle.read()
 
 
-
 class FakeKernel(object):
     """Audit rules and status as the kernel keeps them, driven by argv."""
 
@@ -138,7 +137,7 @@ def test_four_steps_then_real_state(run, kernel, tmp_path):
     assert kind == "exit" and res["changed"]
     assert kernel.lines == LISTED
     with open(path) as handle:
-        assert [l for l in handle.read().splitlines() if not l.startswith("#")] == LISTED
+        assert [line for line in handle.read().splitlines() if not line.startswith("#")] == LISTED
     mtime = os.stat(path).st_mtime_ns
 
     kernel.commands[:] = []

@@ -29,7 +29,6 @@ CIS = {"max_log_file_action": "keep_logs", "space_left_action": "email", "action
        "admin_space_left_action": "halt", "disk_full_action": "halt", "disk_error_action": "halt"}
 
 
-
 class FakeDaemon(object):
     """auditd with a pid (or not running), recording the signals sent."""
 
@@ -55,7 +54,6 @@ def run(monkeypatch, module_runner):
     monkeypatch.setattr(FakeDaemon, "signals", [])
     monkeypatch.setattr(FakeDaemon, "error", None)
     monkeypatch.setattr(auditd_config, "Daemon", FakeDaemon)
-
 
     def call(args, check=False, diff=False):
         return module_runner.run(auditd_config.main, args, check=check, diff=diff)

@@ -16,7 +16,6 @@ CFG = "menuentry 'Debian' {\n\tlinux\t/boot/vmlinuz root=/dev/vda1 ro console=tt
 INFO = 'index=0\nkernel="/boot/vmlinuz-5.14"\nargs="ro %s"\nindex=1\nkernel="/boot/vmlinuz-rescue"\nargs="ro %s"\n'
 
 
-
 class Runner(object):
     """Installed tools and the commands run; grubby answers from ``info``."""
 

@@ -15,7 +15,6 @@ from ansible_collections.immutable.audit.plugins.modules import chattr
 A, I, E = (_flags.BY_LETTER[c].mask for c in "aie")
 
 
-
 class FakeIO(object):
     """Flags per real path (every inode starts with `e`, like ext4), ext4's
     `i` rule, and optional errors for chosen paths."""
@@ -52,7 +51,6 @@ def run(monkeypatch, module_runner):
     monkeypatch.setattr(FakeIO, "flags", {})
     monkeypatch.setattr(FakeIO, "errors", {})
     monkeypatch.setattr(chattr, "FlagsIO", FakeIO)
-
 
     def call(args, check=False, diff=False):
         return module_runner.run(chattr.main, args, check=check, diff=diff)
