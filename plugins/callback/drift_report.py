@@ -32,7 +32,8 @@ description:
   - Enable it in C(ansible.cfg) with C(callbacks_enabled = immutable.audit.drift_report) or with
     E(ANSIBLE_CALLBACKS_ENABLED=immutable.audit.drift_report).
 version_added: 1.0.0
-author: immutable.audit contributors
+author:
+  - immutable.audit developers (@immutable)
 requirements:
   - enable in configuration (C(callbacks_enabled))
 options:

@@ -824,8 +824,8 @@ def _html_host(host, entry):
                            e(", ".join(item["controls"])) if item["controls"] else '<span class="none">-</span>'))
         out.append("</tbody></table>")
     elif status == COMPLIANT:
-        out.append('<p class="ok-note">No drift in %d task result%s.</p>' % (entry.get("tasks", 0),
-                                                                         "" if entry.get("tasks") == 1 else "s"))
+        tasks = entry.get("tasks", 0)
+        out.append('<p class="ok-note">No drift in %d task result%s.</p>' % (tasks, "" if tasks == 1 else "s"))
     out.append("</section>")
     return "".join(out)
 

@@ -319,9 +319,8 @@ def test_loop_results_item_by_item():
 
 
 def test_controls_from_vars_and_tags():
-    assert _drift.controls_of({"drift_controls": ["6.2.3.1", "STIG V-1"]}, ["control:6.2.3.1", "control:4.1",
-                                                                          "always"]) == \
-        ["6.2.3.1", "STIG V-1", "4.1"]
+    tags = ["control:6.2.3.1", "control:4.1", "always"]
+    assert _drift.controls_of({"drift_controls": ["6.2.3.1", "STIG V-1"]}, tags) == ["6.2.3.1", "STIG V-1", "4.1"]
     assert _drift.controls_of({"drift_controls": "A, B"}, []) == ["A", "B"]
     assert _drift.controls_of({"drift_controls": "{{ x }}"}, None) == []
     assert _drift.controls_of(None, ["control:"]) == []
