@@ -91,7 +91,7 @@ options:
         such a rule, and at boot C(auditctl -R) would stop at it).
       - V(fail) fails the task naming the rule and the path, with nothing changed.
       - V(skip) leaves the rule out of the file and the kernel on this host and warns; it is listed
-        in RV(skipped).
+        in RV(skipped_rules).
     type: str
     choices: [fail, skip]
     default: fail
@@ -211,7 +211,7 @@ path:
   description: The rules file.
   returned: always
   type: str
-skipped:
+skipped_rules:
   description: Rules left out because a directory they watch does not exist here (O(missing_path=skip)).
   returned: always
   type: list
@@ -336,7 +336,7 @@ def run(module, ctl):
         added=[], removed=[], moved=[],
         live_drift=drift, locked=locked, reboot_required=False,
         pending={"add": [], "remove": []},
-        file_changed=file_changed, skipped=skipped, warnings_boot=others,
+        file_changed=file_changed, skipped_rules=skipped, warnings_boot=others,
     )
     if locked and live_changes:
         result["reboot_required"] = True
