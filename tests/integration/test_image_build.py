@@ -82,8 +82,7 @@ STATUS_COUNTERS = ("lost", "backlog", "backlog_wait_time_actual")
 def _run(argv, **kw):
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
-    kw.setdefault("check", False)
-    return subprocess.run(argv, **kw)
+    return subprocess.run(argv, check=kw.pop("check", False), **kw)
 
 
 def _mirror():
@@ -122,7 +121,7 @@ def _mounts_under(path):
 
 def _unmount_and_remove(path):
     """Unmount whatever is mounted below path (deepest first), then delete it."""
-    for _ in range(2):
+    for _attempt in range(2):
         for mnt in sorted(_mounts_under(path), key=len, reverse=True):
             if _run(["umount", mnt]).returncode != 0:
                 _run(["umount", "-l", mnt])
@@ -148,7 +147,7 @@ def _host_audit_state():
     rules = _run(["auditctl", "-l"], env=env)
     settings = {}
     for line in status.stdout.splitlines():
-        name, _, value = line.partition(" ")
+        name, _sep, value = line.partition(" ")
         if name not in STATUS_COUNTERS:
             settings[name] = value
     rules_d = "/etc/audit/rules.d"
@@ -395,7 +394,7 @@ def test_harden_converges_a_chroot_without_touching_the_host_kernel(tree, collec
         return out
 
     files_before = _snapshot()
-    second, _ = _converge(work, rootfs, collections_extra)
+    second, _output = _converge(work, rootfs, collections_extra)
     assert second.returncode == 0, (second.stdout + second.stderr)[-6000:]
     recap2 = _recap(second.stdout)
     assert recap2["failed"] == 0 and recap2["changed"] == 0, (recap2, second.stdout[-6000:])
