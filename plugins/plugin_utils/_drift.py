@@ -15,6 +15,7 @@ import difflib
 import html
 import json
 import re
+import shlex
 import xml.etree.ElementTree as ET
 
 SCHEMA_VERSION = 1
@@ -388,11 +389,46 @@ def _boot_params(task, module, result, check_mode, controls):
             "", controls))
     if check_mode and (result.get("grub_file_changed") or result.get("bootloader_updated")):
         params = _lines(result.get("changed_params"))
+        # Same forms as above: name=value as the edited GRUB_CMDLINE_LINUX has it (expected), and
+        # as the GRUB defaults file has it now, or "name (absent)" (actual; needs the diff).
+        after = _cmdline_values(result.get("cmdline_linux"))
+        diffs = _diff_parts(result.get("diff"))
+        before = _grub_cmdline(diffs[0].get("before")) if diffs else None
         found.append(finding(
             BOOT_PARAMETERS, task, module,
             "boot loader configuration differs: %s" % (", ".join(params) or "boot loader not updated"),
-            params, [], diff_text(result.get("diff")), controls))
+            [_param(k, after.get(k)) if k in after else k for k in params],
+            [] if before is None else [_param(k, before[k]) if k in before else "%s (absent)" % k
+                                       for k in params],
+            diff_text(result.get("diff")), controls))
     return found
+
+
+def _param(name, value):
+    return name if value is None else "%s=%s" % (name, value)
+
+
+def _cmdline_values(text):
+    """name -> value (None for a bare flag) of a kernel command line; the last occurrence wins."""
+    values = {}
+    for word in _text(text).split():
+        name, eq, value = word.partition("=")
+        values[name] = value if eq else None
+    return values
+
+
+def _grub_cmdline(text):
+    """The parameters of the last GRUB_CMDLINE_LINUX= assignment of a GRUB defaults file, or {}."""
+    value = None
+    for line in _text(text).splitlines():
+        match = re.match(r"\s*(?:export\s+)?GRUB_CMDLINE_LINUX=(.*)$", line)
+        if match:
+            raw = match.group(1).strip()
+            try:
+                value = " ".join(shlex.split(raw, comments=True))
+            except ValueError:
+                value = raw.strip("\"'")
+    return _cmdline_values(value) if value is not None else {}
 
 
 def _chattr(task, module, result, check_mode, controls):

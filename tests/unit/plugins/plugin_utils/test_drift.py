@@ -249,6 +249,18 @@ def test_boot_params():
     assert found[0]["expected"] == ["audit_backlog_limit=8192"]
     assert found[0]["actual"] == ["audit_backlog_limit (absent)"]
     assert "GRUB_CMDLINE_LINUX" in found[1]["diff"]
+    # the GRUB file finding in the documented forms: name=value wanted, name=value or (absent) found
+    assert found[1]["expected"] == ["audit_backlog_limit=8192"]
+    assert found[1]["actual"] == ["audit_backlog_limit (absent)"]
+    dropped = dict(BOOT_PARAMS, changed_params=["audit"], pending={}, reboot_required=False,
+                   diff=[{"before": "GRUB_CMDLINE_LINUX='quiet audit=0 audit_backlog_limit=8192'\n",
+                          "after": 'GRUB_CMDLINE_LINUX="quiet audit=1 audit_backlog_limit=8192"\n'}])
+    item = one(_drift.task_findings("Boot", "immutable.audit.boot_params", dropped, True), "boot parameters")
+    assert (item["expected"], item["actual"]) == (["audit=1"], ["audit=0"])
+    # without --diff the file's old value is unknown
+    nodiff = dict(dropped, diff=None)
+    item = one(_drift.task_findings("Boot", "immutable.audit.boot_params", nodiff, True), "boot parameters")
+    assert (item["expected"], item["actual"]) == (["audit=1"], [])
     # after applying, the running kernel still lacks it until a reboot
     assert categories(_drift.task_findings("Boot", "immutable.audit.boot_params", BOOT_PARAMS, False)) == \
         ["boot parameters"]
