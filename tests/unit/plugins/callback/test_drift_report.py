@@ -180,6 +180,23 @@ def test_fleet_run_junit(fleet_run):
     assert root.get("tests") == str(len(cases)) and root.get("failures") == "2" and root.get("errors") == "2"
 
 
+def test_fleet_run_junit_reads_in_a_junit_consumer(fleet_run):
+    # junitparser is what CI systems' JUnit importers behave like: it must
+    # read every case with its verdict.
+    junitparser = pytest.importorskip("junitparser")
+    _proc, out, _work = fleet_run
+    xml = junitparser.JUnitXml.fromfile(str(out / "drift.xml"))
+    verdicts = {}
+    for suite in xml:
+        for case in suite:
+            kinds = [type(r).__name__ for r in case.result]
+            verdicts[case.name] = kinds[0] if kinds else "passed"
+    assert verdicts["drifty: permissions"] == "Failure"
+    assert verdicts["broken: failed"] == "Error" and verdicts["gone: unreachable"] == "Error"
+    assert verdicts["clean: live rules"] == "passed"
+    assert sum(1 for v in verdicts.values() if v == "passed") == len(verdicts) - 4
+
+
 def test_fleet_run_html(fleet_run):
     _proc, out, _work = fleet_run
     page = (out / "drift.html").read_text()
