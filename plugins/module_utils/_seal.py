@@ -156,8 +156,10 @@ def record_line(record):
     return (canonical(record) + "\n").encode("ascii")
 
 
-def finding(kind, message, segment=None, record=None, severity="error"):
-    return {"kind": kind, "severity": severity, "segment": segment, "record": record, "message": message}
+def finding(kind, message, segment=None, record=None, severity="error", expected=None, actual=None):
+    """One verification finding; expected/actual say what the seal recorded and what is there now."""
+    return {"kind": kind, "severity": severity, "segment": segment, "record": record, "message": message,
+            "expected": expected, "actual": actual}
 
 
 Chain = collections.namedtuple("Chain", "records head findings torn_tail")
@@ -276,7 +278,9 @@ def head_findings(records, expected_head):
     if expected_head in hashes:
         return []
     return [finding("head_not_found", "head not found: the recorded head %s is not in the manifest (%d records): "
-                    "the manifest was rewritten or cut short" % (expected_head, len(records)))]
+                    "the manifest was rewritten or cut short" % (expected_head, len(records)),
+                    expected="chain extends head %s" % expected_head,
+                    actual="head %s" % (hashes[-1] if hashes else None))]
 
 
 def decide_rotate(mode, live_size, min_size):
@@ -916,7 +920,8 @@ def verify(sealed_dir, manifest=None, expected_head=None, io=None):
     findings.extend(head_findings(chain.records, expected_head))
     for path, what in ((run.sealed_dir, "sealed directory"), (run.manifest, "manifest")):
         if io.lstat(path) is not None and not _flag_ok(io, path, APPEND):
-            findings.append(finding("flag_missing", "the %s %s is not append-only (a)" % (what, path), segment=None))
+            findings.append(finding("flag_missing", "the %s %s is not append-only (a)" % (what, path), segment=None,
+                                    expected="%s +a" % path, actual="%s without a" % path))
     findings.extend(_strays(run, io, active, pruned))
     return dict(ok=not any(f["severity"] == "error" for f in findings), head=chain.head,
                 records=len(chain.records), segments=len(active), findings=findings,
@@ -927,21 +932,25 @@ def _check_segment(io, path, name, record):
     st = io.lstat(path)
     if st is None:
         return [finding("missing", "%s is missing (sealed in manifest line %s)" % (name, record.get("_line")),
-                        segment=name, record=record.get("_line"))]
+                        segment=name, record=record.get("_line"), expected="%s present" % name,
+                        actual="%s absent" % name)]
     seg = io.segment(path)
     found = []
     if seg.size < record["size"]:
         found.append(finding("truncated", "%s is truncated: %d bytes, sealed with %d" % (name, seg.size, record["size"]),
-                             segment=name, record=record.get("_line")))
+                             segment=name, record=record.get("_line"), expected="%d bytes" % record["size"],
+                             actual="%d bytes" % seg.size))
     elif seg.size != record["size"]:
         found.append(finding("size_mismatch", "%s has %d bytes, sealed with %d" % (name, seg.size, record["size"]),
-                             segment=name, record=record.get("_line")))
+                             segment=name, record=record.get("_line"), expected="%d bytes" % record["size"],
+                             actual="%d bytes" % seg.size))
     if seg.sha256 != record["sha256"]:
         found.append(finding("digest_mismatch", "%s does not match its sealed sha256 (%s, now %s)"
-                             % (name, record["sha256"], seg.sha256), segment=name, record=record.get("_line")))
+                             % (name, record["sha256"], seg.sha256), segment=name, record=record.get("_line"),
+                             expected="sha256 %s" % record["sha256"], actual="sha256 %s" % seg.sha256))
     if not _flag_ok(io, path, IMMUTABLE):
         found.append(finding("flag_missing", "%s is not immutable (i)" % name, segment=name,
-                             record=record.get("_line")))
+                             record=record.get("_line"), expected="%s +i" % name, actual="%s without i" % name))
     return found
 
 

@@ -195,7 +195,8 @@ findings:
   description:
     - What verification found, each with C(kind) (missing, truncated, size_mismatch, digest_mismatch,
       flag_missing, chain_broken, head_not_found, serial_gap, unrecorded, pending, prune_unfinished, torn_tail,
-      manifest_missing), C(severity) (error or warning), C(segment), C(record) (manifest line) and C(message).
+      manifest_missing), C(severity) (error or warning), C(segment), C(record) (manifest line), C(message),
+      and C(expected) and C(actual) (what the seal recorded and what is there now; null where the kind has none).
   returned: always
   type: list
   elements: dict

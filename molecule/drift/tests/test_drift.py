@@ -30,7 +30,8 @@ CONF_TASK = "immutable.audit.auditd : Configure auditd.conf"
 BOOT_TASK = "immutable.audit.auditd : Set kernel parameters for the next boot"
 INFO_TASK = "Read the kernel audit state and the rules files"
 # The categories the tampering of side_effect.yml must show, and nothing else.
-TAMPERED_CATEGORIES = {"live rules", "persisted rules", "auditd.conf", "boot parameters"}
+TAMPERED_CATEGORIES = {"live rules", "persisted rules", "auditd.conf", "boot parameters", "sealed logs"}
+SEAL_TASK = "Verify the sealed logs, their flags and their hash chain"
 # Drift audit wall time at most this times the no-op converge (issue 6).
 TIME_BUDGET = 1.5
 
@@ -174,6 +175,15 @@ def test_audit_dropped_from_grub():
     assert "GRUB_CMDLINE_LINUX" in item["diff"]
     # The running kernel (QEMU's command line) still has audit=1: nothing pending.
     assert "lacks" not in item["message"]
+
+
+def test_sealed_dir_lost_its_append_only_flag():
+    # The failed verification is a finding, and so is each of its own findings.
+    found = _findings("sealed logs", SEAL_TASK)
+    assert any("not append-only" in f["message"] and "/var/log/audit/sealed" in f["message"] for f in found), found
+    assert ["/var/log/audit/sealed +a"] in [f["expected"] for f in found], found
+    assert ["/var/log/audit/sealed without a"] in [f["actual"] for f in found], found
+    assert not _findings("sealed logs", SEAL_TASK, host="clean")
 
 
 def test_junit_fails_only_the_tampered_categories():

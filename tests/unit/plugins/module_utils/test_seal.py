@@ -679,3 +679,9 @@ def test_real_flags_crash_points(real):
         do_seal(twin, sealed, _seal.SealIO(), rotate="never")
         assert_each_once(twin, sealed)
         assert _seal.verify(sealed)["findings"] == []
+
+
+def test_findings_say_what_was_recorded_and_what_is_there():
+    f = _seal.finding("flag_missing", "x is not immutable (i)", segment="x", expected="x +i", actual="x without i")
+    assert (f["expected"], f["actual"]) == ("x +i", "x without i")
+    assert _seal.finding("pending", "waits")["expected"] is None
