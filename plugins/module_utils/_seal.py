@@ -248,7 +248,8 @@ def continuity(records):
     """Findings about the kernel serials between consecutive sealed segments.
 
     Within one boot the next segment's first serial is the previous one's
-    last + 1. A serial that goes down starts a new boot epoch (the kernel
+    last + 1, or the same serial when the rotation fell between the records
+    of one event (see _boots). A serial that goes down starts a new boot epoch (the kernel
     counts from 1 again after a reboot): that is no finding. A serial that
     jumps forward means records never reached these logs: lost in the
     kernel (backlog, rate limit), written while auditd was stopped, or a
@@ -270,17 +271,28 @@ def continuity(records):
     return findings
 
 
-def head_findings(records, expected_head):
-    """The current chain must extend the head the controller recorded."""
+def head_findings(records, expected_head, expected_segments=()):
+    """The current chain must extend the head the controller recorded.
+
+    expected_segments are the sealed logs the controller saw at that head
+    (its head store keeps them): when the head is gone, those the manifest
+    names neither as sealed nor as pruned are what a consistent rewrite took
+    away, and the finding names them.
+    """
     if not expected_head:
         return []
     hashes = [r.get("hash") for r in records]
     if expected_head in hashes:
         return []
-    return [finding("head_not_found", "head not found: the recorded head %s is not in the manifest (%d records): "
-                    "the manifest was rewritten or cut short" % (expected_head, len(records)),
+    active, pruned = active_segments(records)
+    gone = [n for n in expected_segments or () if n not in active and n not in pruned]
+    message = ("head not found: the recorded head %s is not in the manifest (%d records): "
+               "the manifest was rewritten or cut short" % (expected_head, len(records)))
+    if gone:
+        message += "; sealed logs recorded at that head that the manifest no longer names: %s" % ", ".join(gone)
+    return [finding("head_not_found", message, segment=", ".join(gone) or None,
                     expected="chain extends head %s" % expected_head,
-                    actual="head %s" % (hashes[-1] if hashes else None))]
+                    actual="head %s" % hashes[-1] if hashes else "no records (manifest empty or missing)")]
 
 
 def decide_rotate(mode, live_size, min_size):
@@ -894,9 +906,18 @@ def _finish_prunes(run, report=()):
 
 # --- verifying ---------------------------------------------------------------
 
-def verify(sealed_dir, manifest=None, expected_head=None, io=None):
+def verify(sealed_dir, manifest=None, expected_head=None, io=None, flags=True, expected_segments=()):
     """Check the seal; read only. Returns dict(ok, head, records, segments,
-    findings, boots). ok is False when any finding has severity error."""
+    findings, boots, sealed_logs, pruned_logs). ok is False when any finding
+    has severity error.
+
+    flags=False leaves out the a and i checks: for a copy (shipped to the
+    controller), where the flags are not kept; everything else, the chain,
+    the head and every digest, is checked the same (a pruned log the copy
+    still holds is archived, not unfinished). sealed_logs lists the
+    active segments (name, size, sha256, first, last) in chain order, which
+    is what a ship fetches; pruned_logs the names pruned on purpose.
+    """
     io = io or SealIO()
     run = _Run(sealed_dir, manifest, io, time.time)
     findings = []
@@ -911,24 +932,29 @@ def verify(sealed_dir, manifest=None, expected_head=None, io=None):
                                 "the next seal repairs it)", severity="warning"))
     active, pruned = active_segments(chain.records)
     for name, record in active.items():
-        findings.extend(_check_segment(io, run.sealed(name), name, record))
-    for name in pruned:
+        findings.extend(_check_segment(io, run.sealed(name), name, record, flags))
+    # In a copy (flags=False) a pruned log that is still there is the archive
+    # keeping what the host let go: the reason it was shipped, no finding.
+    for name in pruned if flags else ():
         if io.lstat(run.sealed(name)) is not None:
             findings.append(finding("prune_unfinished", "%s is pruned in the manifest but still present (the next "
                                     "seal removes it)" % name, segment=name, severity="warning"))
     findings.extend(continuity(chain.records))
-    findings.extend(head_findings(chain.records, expected_head))
-    for path, what in ((run.sealed_dir, "sealed directory"), (run.manifest, "manifest")):
+    findings.extend(head_findings(chain.records, expected_head, expected_segments))
+    for path, what in ((run.sealed_dir, "sealed directory"), (run.manifest, "manifest")) if flags else ():
         if io.lstat(path) is not None and not _flag_ok(io, path, APPEND):
             findings.append(finding("flag_missing", "the %s %s is not append-only (a)" % (what, path), segment=None,
                                     expected="%s +a" % path, actual="%s without a" % path))
     findings.extend(_strays(run, io, active, pruned))
     return dict(ok=not any(f["severity"] == "error" for f in findings), head=chain.head,
                 records=len(chain.records), segments=len(active), findings=findings,
-                boots=1 + _boots(chain.records) if active else 0)
+                boots=1 + _boots(chain.records) if active else 0,
+                sealed_logs=[dict((k, r.get(k)) for k in ("name", "size", "sha256", "first", "last"))
+                             for r in active.values()],
+                pruned_logs=sorted(pruned))
 
 
-def _check_segment(io, path, name, record):
+def _check_segment(io, path, name, record, flags=True):
     st = io.lstat(path)
     if st is None:
         return [finding("missing", "%s is missing (sealed in manifest line %s)" % (name, record.get("_line")),
@@ -948,7 +974,7 @@ def _check_segment(io, path, name, record):
         found.append(finding("digest_mismatch", "%s does not match its sealed sha256 (%s, now %s)"
                              % (name, record["sha256"], seg.sha256), segment=name, record=record.get("_line"),
                              expected="sha256 %s" % record["sha256"], actual="sha256 %s" % seg.sha256))
-    if not _flag_ok(io, path, IMMUTABLE):
+    if flags and not _flag_ok(io, path, IMMUTABLE):
         found.append(finding("flag_missing", "%s is not immutable (i)" % name, segment=name,
                              record=record.get("_line"), expected="%s +i" % name, actual="%s without i" % name))
     return found
@@ -971,12 +997,17 @@ def _strays(run, io, active, pruned):
 
 
 def _boots(records):
-    """Serial decreases between consecutive seal records (new boot epochs)."""
+    """Serial decreases between consecutive seal records (new boot epochs).
+
+    An equal serial is the same event: auditd writes an event record by
+    record, so a rotation can fall between the records of one event (seen
+    with auditd 3.0.9: SYSCALL in one log, its CWD and PATH in the next).
+    """
     count, last = 0, None
     for record in records:
         if record.get("type") != "seal" or not record.get("first"):
             continue
-        if last is not None and record["first"]["serial"] <= last:
+        if last is not None and record["first"]["serial"] < last:
             count += 1
         last = record["last"]["serial"]
     return count
@@ -990,9 +1021,10 @@ def main(argv=None, io=None, signal_fn=None, out=None):
 
         python3 _seal.py seal [--sealed-dir D] [--manifest M] [--auditd-conf C]
                               [--log-file F] [--rotate auto|always|never] [--min-size BYTES]
-        python3 _seal.py verify [--sealed-dir D] [--manifest M] [--expected-head H]
+        python3 _seal.py verify [--sealed-dir D] [--manifest M] [--expected-head H] [--no-flags]
 
-    Prints the result as JSON. Exit 0: done / verified clean; 1: verify
+    --no-flags verifies a copy without its a and i flags (playbooks/seal_ship.yml
+    runs it on the controller on the shipped logs). Prints the result as JSON. Exit 0: done / verified clean; 1: verify
     found errors; 2: failure (message on stderr).
     """
     import argparse
@@ -1006,10 +1038,12 @@ def main(argv=None, io=None, signal_fn=None, out=None):
     parser.add_argument("--rotate", choices=["auto", "always", "never"], default="auto")
     parser.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE)
     parser.add_argument("--expected-head")
+    parser.add_argument("--no-flags", dest="flags", action="store_false",
+                        help="verify a copy: leave out the a and i checks (a copy keeps no flags)")
     args = parser.parse_args(argv)
     try:
         if args.job == "verify":
-            result = verify(args.sealed_dir, args.manifest, args.expected_head, io=io)
+            result = verify(args.sealed_dir, args.manifest, args.expected_head, io=io, flags=args.flags)
         else:
             conf = read_settings(args.auditd_conf)
             result = seal(args.sealed_dir, args.log_file or conf.get("log_file") or DEFAULT_LOG_FILE,

@@ -80,6 +80,14 @@ options:
       - With O(state=verified), the chain head recorded last time (RV(head)). The manifest must still hold a
         record with this hash, otherwise it was rewritten or cut short, even if it is consistent in itself.
     type: str
+  expected_segments:
+    description:
+      - With O(state=verified) and O(expected_head), the names of the sealed logs the controller saw at that
+        head (RV(sealed_logs) of that verification). When the head is not found, the finding names those that
+        the manifest no longer holds as sealed or pruned, which is what a consistent rewrite took away.
+    type: list
+    elements: str
+    default: []
   prune:
     description:
       - Names of sealed logs to remove, with O(state=sealed). A C(prune) record naming them and
@@ -191,6 +199,19 @@ segments:
   description: Number of sealed logs the manifest says exist (O(state=verified)).
   returned: when state is verified
   type: int
+sealed_logs:
+  description:
+    - The sealed logs the manifest says exist (sealed and not pruned), in chain order, each with C(name), C(size),
+      C(sha256), C(first) and C(last) as recorded (O(state=verified)). This is what C(playbooks/seal_ship.yml)
+      fetches.
+  returned: when state is verified
+  type: list
+  elements: dict
+pruned_logs:
+  description: Names of sealed logs the manifest records as pruned (O(state=verified)).
+  returned: when state is verified
+  type: list
+  elements: str
 findings:
   description:
     - What verification found, each with C(kind) (missing, truncated, size_mismatch, digest_mismatch,
@@ -229,7 +250,8 @@ def run(module):
     manifest = params["manifest"] or os.path.join(sealed_dir, _seal.MANIFEST_NAME)
     io = SealIO()
     if params["state"] == "verified":
-        result = _seal.verify(sealed_dir, manifest, params["expected_head"], io=io)
+        result = _seal.verify(sealed_dir, manifest, params["expected_head"], io=io,
+                              expected_segments=params["expected_segments"])
         result.update(changed=False, sealed=[], pending=[], repaired=[], discarded=[], pruned=[], flags_set=[],
                       rotated=False)
         return result
@@ -255,6 +277,7 @@ def main():
             rotate_min_size=dict(type="int", default=_seal.DEFAULT_MIN_SIZE),
             rotate_timeout=dict(type="float", default=_seal.DEFAULT_TIMEOUT),
             expected_head=dict(type="str"),
+            expected_segments=dict(type="list", elements="str", default=[]),
             prune=dict(type="list", elements="str", default=[]),
             prune_reason=dict(type="str"),
         ),

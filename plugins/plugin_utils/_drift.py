@@ -453,8 +453,7 @@ def _audit_seal(task, module, result, check_mode, controls):
             continue
         for entry in entries:
             if isinstance(entry, dict):
-                text = entry.get("message") or " ".join(
-                    "%s=%s" % (k, entry[k]) for k in sorted(entry) if not isinstance(entry[k], (dict, list)))
+                text = _seal_message(entry)
                 expected = _lines([entry.get("expected")]) if entry.get("expected") is not None else []
                 actual = _lines([entry.get("actual")]) if entry.get("actual") is not None else []
             else:
@@ -468,6 +467,21 @@ def _audit_seal(task, module, result, check_mode, controls):
         found.append(finding(SEALED_LOGS, task, module, "sealed logs would change",
                              diff=diff_text(result.get("diff")), controls=controls))
     return found
+
+
+def _seal_message(entry):
+    """One line for a finding of audit_seal's verification that names its cause (the kind) and the sealed
+    log it is about: "missing: audit-....log is missing (sealed in manifest line 3)", "serial_gap
+    (warning): ...", "head_not_found: ... [audit-....log]" when the message does not name the segment."""
+    text = _text(entry.get("message")) or " ".join(
+        "%s=%s" % (k, entry[k]) for k in sorted(entry) if not isinstance(entry[k], (dict, list)))
+    kind, segment = _text(entry.get("kind")), _text(entry.get("segment"))
+    if kind and not text.startswith(kind):
+        label = kind + (" (%s)" % entry["severity"] if entry.get("severity") not in (None, "error") else "")
+        text = "%s: %s" % (label, text)
+    if segment and segment not in text:
+        text = "%s [%s]" % (text, segment)
+    return text
 
 
 # --- ansible.builtin

@@ -478,6 +478,83 @@ def test_prune_is_recorded_and_verifies(host):
         do_seal(auditd, sealed_dir, io, rotate="never", prune=["audit-1-2-3-4.log"], prune_reason="x")
 
 
+def test_verify_lists_the_sealed_and_the_pruned_logs(host):
+    auditd, sealed_dir, flags = host
+    _scenario(auditd)
+    io = _seal.SealIO(flags)
+    sealed = do_seal(auditd, sealed_dir, io)["sealed"]
+    do_seal(auditd, sealed_dir, io, rotate="never", prune=[sealed[0]["name"]], prune_reason="shipped")
+    report = _seal.verify(sealed_dir, io=io)
+    assert report["sealed_logs"] == sealed[1:]
+    assert report["pruned_logs"] == [sealed[0]["name"]]
+
+
+def test_verify_without_flags_is_for_copies(host, tmp_path):
+    """A copy on the controller keeps no flags: flags=False checks all but a and i."""
+    auditd, sealed_dir, flags = host
+    _scenario(auditd)
+    io = _seal.SealIO(flags)
+    result = do_seal(auditd, sealed_dir, io)
+    names = [s["name"] for s in result["sealed"]]
+    bare = _seal.SealIO(FakeFlags())            # the same files, no flag anywhere
+    with_flags = _seal.verify(sealed_dir, io=bare, expected_head=result["head"])
+    assert not with_flags["ok"]
+    assert sorted(f["kind"] for f in with_flags["findings"]) == ["flag_missing"] * (len(names) + 2)
+    copy = _seal.verify(sealed_dir, io=bare, expected_head=result["head"], flags=False)
+    assert copy["ok"] and copy["findings"] == []
+    # everything else is still checked: a digest, and the head
+    path = os.path.join(sealed_dir, names[1])
+    with open(path, "r+b") as handle:
+        handle.seek(5)
+        handle.write(b"X")
+    kinds = [(f["kind"], f["segment"]) for f in _seal.verify(sealed_dir, io=bare, flags=False)["findings"]]
+    assert kinds == [("digest_mismatch", names[1])]
+    kinds = [f["kind"] for f in _seal.verify(sealed_dir, io=bare, expected_head="e" * 64, flags=False)["findings"]]
+    assert "head_not_found" in kinds
+
+
+def test_copy_keeps_pruned_logs_without_a_finding(host):
+    """An archive copy still holds a log the host pruned: archived, not unfinished."""
+    auditd, sealed_dir, flags = host
+    _scenario(auditd)
+    io = _seal.SealIO(flags)
+    sealed = do_seal(auditd, sealed_dir, io)["sealed"]
+    name = sealed[0]["name"]
+    with open(os.path.join(sealed_dir, name), "rb") as handle:
+        kept = handle.read()
+    do_seal(auditd, sealed_dir, io, rotate="never", prune=[name], prune_reason="shipped")
+    with open(os.path.join(sealed_dir, name), "wb") as handle:
+        handle.write(kept)
+    assert [f["kind"] for f in _seal.verify(sealed_dir, io=io)["findings"]] == ["prune_unfinished"]
+    assert _seal.verify(sealed_dir, io=io, flags=False)["findings"] == []
+
+
+def test_head_not_found_names_the_logs_a_rewrite_took_away():
+    recs, prev = [], _seal.GENESIS
+    for seq, name in enumerate(["a.log", "b.log", "c.log"], 1):
+        rec = _seal.make_record(prev, seq, "seal", T0, name=name, size=1, sha256="0" * 64, first=None, last=None)
+        recs.append(rec)
+        prev = rec["hash"]
+    pruned = _seal.make_record(prev, 4, "prune", T0, names=["a.log"], reason="r")
+    # the rewrite keeps the prune of a.log and drops b.log
+    rewritten, prev = [], _seal.GENESIS
+    for seq, rec in enumerate([recs[0], recs[2]], 1):
+        fields = dict((k, rec[k]) for k in ("name", "size", "sha256", "first", "last"))
+        new = _seal.make_record(prev, seq, "seal", T0, **fields)
+        rewritten.append(new)
+        prev = new["hash"]
+    rewritten.append(_seal.make_record(prev, 3, "prune", T0, names=["a.log"], reason="r"))
+    found = _seal.head_findings(rewritten, pruned["hash"], ["b.log", "c.log"])
+    assert [f["kind"] for f in found] == ["head_not_found"]
+    assert found[0]["segment"] == "b.log" and "no longer names: b.log" in found[0]["message"]
+    assert found[0]["expected"] == "chain extends head %s" % pruned["hash"]
+    assert found[0]["actual"] == "head %s" % rewritten[-1]["hash"]
+    # without the names the finding still says what happened
+    bare = _seal.head_findings(rewritten, pruned["hash"])
+    assert bare[0]["segment"] is None and "rewritten or cut short" in bare[0]["message"]
+    assert _seal.head_findings(recs + [pruned], pruned["hash"], ["b.log"]) == []
+
+
 def test_script_main(host):
     auditd, sealed_dir, flags = host
     _scenario(auditd)
@@ -495,6 +572,14 @@ def test_script_main(host):
     assert json.loads(out.getvalue())["ok"]
     assert _seal.main(["verify", "--sealed-dir", sealed_dir, "--expected-head", "f" * 64], io=io,
                       out=_io.StringIO()) == 1
+    # --no-flags: the same files without any flag (a copy) verify
+    bare = _seal.SealIO(FakeFlags())
+    assert _seal.main(["verify", "--sealed-dir", sealed_dir, "--expected-head", sealed["head"]], io=bare,
+                      out=_io.StringIO()) == 1
+    out = _io.StringIO()
+    assert _seal.main(["verify", "--no-flags", "--sealed-dir", sealed_dir, "--expected-head", sealed["head"]],
+                      io=bare, out=out) == 0
+    assert json.loads(out.getvalue())["findings"] == []
     assert _seal.main(["seal", "--sealed-dir", auditd.dir, "--auditd-conf", conf], io=io, out=out) == 2
 
 

@@ -79,6 +79,10 @@ def test_verify_fails_on_a_foreign_head_and_on_tampering(env):
     name = res["sealed"][0]["name"]
     kind, res = env(state="verified", expected_head="e" * 64)
     assert kind == "fail" and "head not found" in res["msg"] and res["changed"] is False
+    # the head store's names: the finding names those the manifest lost; sealed_logs lists the logs
+    kind, res = env(state="verified", expected_head="e" * 64, expected_segments=[name, "audit-gone.log"])
+    assert kind == "fail" and res["findings"][0]["segment"] == "audit-gone.log"
+    assert [s["name"] for s in res["sealed_logs"]][0] == name and res["pruned_logs"] == []
     path = os.path.join(env.sealed_dir, name)
     with open(path, "ab") as handle:       # the fake flags do not stop this
         handle.write(b"type=USER_LOGIN msg=audit(1732459999.000:1): forged\n")

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from ansible_collections.immutable.audit.plugins.module_utils import _seal
 from ansible_collections.immutable.audit.plugins.plugin_utils import _drift
 
 RULES_FILE = "/etc/audit/rules.d/50-immutable.rules"
@@ -283,6 +284,41 @@ def test_audit_seal_findings():
     assert item["expected"] == ["sha256:ab"] and item["actual"] == ["sha256:cd"]
     bare = _drift.task_findings("Verify", "immutable.audit.audit_seal", {"verified": False}, False)
     assert categories(bare) == ["sealed logs"]
+
+
+def test_audit_seal_findings_name_the_cause_and_the_segment():
+    name = "audit-1732450000-1732453600-4567-9999.log"
+    findings = [
+        _seal.finding("missing", "%s is missing (sealed in manifest line 1)" % name, segment=name, record=1,
+                      expected="%s present" % name, actual="%s absent" % name),
+        _seal.finding("head_not_found", "head not found: the recorded head %s is not in the manifest" % ("a" * 64),
+                      expected="chain extends head %s" % ("a" * 64), actual="head %s" % ("b" * 64)),
+        _seal.finding("head_not_found", "head not found: ... no longer names: %s" % name, segment=name,
+                      expected="chain extends head x", actual="head y"),
+        _seal.finding("flag_missing", "is not immutable (i)", segment=name, expected="+i", actual="without i"),
+        _seal.finding("serial_gap", "serial gap", segment=name, severity="warning"),
+    ]
+    result = {"failed": True, "ok": False, "msg": "the seal does not verify", "findings": findings}
+    found = _drift.task_findings("Verify", "immutable.audit.audit_seal", result, True)
+    assert categories(found) == ["sealed logs"] * 5
+    messages = [f["message"] for f in found]
+    assert messages[0] == "missing: %s is missing (sealed in manifest line 1)" % name
+    assert messages[1].startswith("head_not_found: head not found: the recorded head")
+    assert found[1]["expected"] == ["chain extends head %s" % ("a" * 64)]
+    assert found[1]["actual"] == ["head %s" % ("b" * 64)]
+    assert messages[2] == "head_not_found: head not found: ... no longer names: %s" % name
+    assert messages[3] == "flag_missing: is not immutable (i) [%s]" % name
+    assert messages[4] == "serial_gap (warning): serial gap [%s]" % name
+
+
+def test_copy_outside_check_mode_is_no_finding():
+    """The controller's head store (playbooks/tasks/verify_seal.yml) writes with copy, check_mode false and
+    changed_when false inside a check-mode drift audit: that is no drift, either way."""
+    stored = {"changed": False, "dest": "/home/u/.local/state/immutable.audit/seal-heads/web1.json",
+              "diff": {"before": "", "after": "{}"}}
+    assert _drift.task_findings("Store the verified chain head on the controller", "ansible.builtin.copy",
+                                stored, False) == []
+    assert _drift.task_findings("Store", "ansible.builtin.copy", dict(stored, changed=True), False) == []
 
 
 def test_builtin_file_mode_is_permissions():
