@@ -72,6 +72,7 @@ GENESIS = "0" * 64
 VERSION = 1
 DEFAULT_MIN_SIZE = 1024 * 1024
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_LOCK_WAIT = 60.0
 PID_FILES = ("/run/auditd.pid", "/var/run/auditd.pid")
 
 _EVENT = re.compile(br"msg=audit\(([0-9]+)\.([0-9]+):([0-9]+)\)")
@@ -379,15 +380,22 @@ class SealIO(object):
             self.flags_io.close(fd)
 
     @contextlib.contextmanager
-    def lock(self, path):
+    def lock(self, path, wait=0.0, clock=time.time, sleep=time.sleep):
+        """Hold an exclusive flock on path; wait up to `wait` seconds for
+        another seal (the two timers, or a timer and the module) to finish."""
         fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except (IOError, OSError) as exc:
-                if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    raise SealError("another seal is running (lock %s held)" % path)
-                raise
+            deadline = clock() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except (IOError, OSError) as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if clock() >= deadline:
+                        raise SealError("another seal is running (lock %s held for %g s)" % (path, wait))
+                    sleep(0.2)
             yield
         finally:
             os.close(fd)
@@ -576,8 +584,11 @@ def _flag_ok(io, path, mask):
 
 def seal(sealed_dir, log_file=DEFAULT_LOG_FILE, manifest=None, num_logs=None, rotate="auto",
          min_size=DEFAULT_MIN_SIZE, prune=(), prune_reason=None, check=False, signal_fn=None, io=None,
-         clock=time.time, sleep=time.sleep, timeout=DEFAULT_TIMEOUT):
+         clock=time.time, sleep=time.sleep, timeout=DEFAULT_TIMEOUT, lock_wait=DEFAULT_LOCK_WAIT):
     """Rotate (maybe), move every rotated log out of the chain, seal and record it.
+
+    One seal runs at a time (a flock in .staging); a second one waits up to
+    lock_wait seconds for it.
 
     Returns a dict: changed, rotated, sealed [{name, size, sha256, first,
     last}], repaired [text], discarded [empty rotated files removed],
@@ -600,7 +611,7 @@ def seal(sealed_dir, log_file=DEFAULT_LOG_FILE, manifest=None, num_logs=None, ro
         return _check(run, paths, wants_rotation, prune)
     try:
         _prepare(run)
-        with io.lock(run.staged("lock")):
+        with io.lock(run.staged("lock"), lock_wait, clock, sleep):
             _reconcile(run)
             if wants_rotation:
                 _rotate(run, paths.log_file, signal_fn or signal_auditd, sleep, clock, timeout)
@@ -675,13 +686,17 @@ def _check(run, paths, wants_rotation, prune):
 
 
 def _prepare(run):
+    """The directories and flags, before the lock (which lives in .staging);
+    a seal starting at the same moment may create them first."""
     io = run.io
-    if io.lstat(run.sealed_dir) is None:
-        io.mkdir(run.sealed_dir)
-        run.result["changed"] = True
-    if io.lstat(run.staging) is None:
-        io.mkdir(run.staging)
-        run.result["changed"] = True
+    for path in (run.sealed_dir, run.staging):
+        if io.lstat(path) is None:
+            try:
+                io.mkdir(path)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+            run.result["changed"] = True
     _protect(run)
 
 
@@ -734,7 +749,11 @@ def _take_all(run, log_file):
                 except OSError as exc:
                     if exc.errno == errno.ENOENT:     # auditd rotated it away meanwhile
                         continue
-                    raise
+                    if exc.errno != errno.EXDEV:
+                        raise
+                    # One device number, two mounts (a bind mount, a systemd
+                    # unit's ReadWritePaths=): rename cannot cross, copy does.
+                    _take_across(run, path, st, target)
             continue
         _take_across(run, path, st, target)
 
@@ -1021,6 +1040,7 @@ def main(argv=None, io=None, signal_fn=None, out=None):
 
         python3 _seal.py seal [--sealed-dir D] [--manifest M] [--auditd-conf C]
                               [--log-file F] [--rotate auto|always|never] [--min-size BYTES]
+                              [--lock-wait SECONDS]
         python3 _seal.py verify [--sealed-dir D] [--manifest M] [--expected-head H] [--no-flags]
 
     --no-flags verifies a copy without its a and i flags (playbooks/seal_ship.yml
@@ -1037,6 +1057,8 @@ def main(argv=None, io=None, signal_fn=None, out=None):
     parser.add_argument("--log-file")
     parser.add_argument("--rotate", choices=["auto", "always", "never"], default="auto")
     parser.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE)
+    parser.add_argument("--lock-wait", type=float, default=DEFAULT_LOCK_WAIT,
+                        help="seconds to wait for another seal to finish")
     parser.add_argument("--expected-head")
     parser.add_argument("--no-flags", dest="flags", action="store_false",
                         help="verify a copy: leave out the a and i checks (a copy keeps no flags)")
@@ -1048,7 +1070,7 @@ def main(argv=None, io=None, signal_fn=None, out=None):
             conf = read_settings(args.auditd_conf)
             result = seal(args.sealed_dir, args.log_file or conf.get("log_file") or DEFAULT_LOG_FILE,
                           args.manifest, conf.get("num_logs"), args.rotate, args.min_size, io=io,
-                          signal_fn=signal_fn)
+                          signal_fn=signal_fn, lock_wait=args.lock_wait)
     except (SealError, AuditdConfError, FlagsError, OSError) as exc:
         sys.stderr.write("seal: %s\n" % exc)
         return 2

@@ -75,6 +75,12 @@ options:
       - Seconds to wait for auditd to rename the live log to C(audit.log.1) after the signal.
     type: float
     default: 10
+  lock_wait:
+    description:
+      - Seconds to wait when another seal holds the lock (the C(immutable.audit.seal) role's timers seal with
+        the same lock), before failing with C(another seal is running).
+    type: float
+    default: 60
   expected_head:
     description:
       - With O(state=verified), the chain head recorded last time (RV(head)). The manifest must still hold a
@@ -261,7 +267,8 @@ def run(module):
     log_file = params["log_file"] or conf.get("log_file") or _seal.DEFAULT_LOG_FILE
     result = _seal.seal(sealed_dir, log_file, manifest, conf.get("num_logs"), params["rotate"],
                         params["rotate_min_size"], params["prune"], params["prune_reason"], module.check_mode,
-                        signal_fn=signal_auditd, io=io, timeout=params["rotate_timeout"])
+                        signal_fn=signal_auditd, io=io, timeout=params["rotate_timeout"],
+                        lock_wait=params["lock_wait"])
     return result
 
 
@@ -276,6 +283,7 @@ def main():
             rotate=dict(type="str", choices=["auto", "always", "never"], default="auto"),
             rotate_min_size=dict(type="int", default=_seal.DEFAULT_MIN_SIZE),
             rotate_timeout=dict(type="float", default=_seal.DEFAULT_TIMEOUT),
+            lock_wait=dict(type="float", default=_seal.DEFAULT_LOCK_WAIT),
             expected_head=dict(type="str"),
             expected_segments=dict(type="list", elements="str", default=[]),
             prune=dict(type="list", elements="str", default=[]),

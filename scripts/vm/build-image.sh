@@ -29,7 +29,7 @@ SUITE=bookworm
 DISK_SIZE=3G
 GUEST_HOSTNAME=audit-guest
 # debootstrap --include (minbase + what Ansible, sshd and the audit tests need)
-BASE_PKGS="systemd-sysv udev dbus python3 python3-apt openssh-server auditd e2fsprogs sudo iproute2 procps kmod ca-certificates less"
+BASE_PKGS="systemd-sysv udev dbus python3 python3-apt openssh-server auditd e2fsprogs sudo iproute2 procps kmod ca-certificates less stress-ng"
 # installed in the chroot afterwards (initramfs-tools first, so that its
 # configuration is in place before the kernel's postinst builds the initrd)
 BOOT_PKGS_1="initramfs-tools zstd"

@@ -116,8 +116,8 @@ def test_check_mode_diff_touches_nothing(tmp_path):
     # the sealed directory's mode
     assert '-    "mode": "0755",' in out and '+    "mode": "0700",' in out
     # the units; the log directory comes from auditd.conf's log_file
-    execstart = ("+ExecStart=/usr/bin/flock --wait 600 %(lib)s /usr/bin/python3 %(lib)s/_seal.py seal --rotate %%i "
-                 "--min-size 8388608 --sealed-dir %(sealed)s --auditd-conf %(conf)s --log-file %(log)s/audit.log"
+    execstart = ("+ExecStart=/usr/bin/python3 %(lib)s/_seal.py seal --rotate %%i --min-size 8388608 "
+                 "--sealed-dir %(sealed)s --auditd-conf %(conf)s --log-file %(log)s/audit.log --lock-wait 600"
                  % host)
     assert execstart in out
     # the sealed directory is inside the log directory: one writable tree
@@ -165,7 +165,7 @@ def _render(tmp_path, host, out_dir):
     overrides.write_text(json.dumps(dict(
         seal_lib_dir=str(host["lib"]), seal_sealed_dir=str(host["sealed"]), seal_max_size=10 ** 12,
         __seal_auditd_conf=str(host["conf"]), __seal_log_file="%s/audit.log" % host["log"],
-        __seal_rw_paths=[str(host["log"])], __seal_python=SYSTEM_PYTHON, __seal_flock="/usr/bin/flock")))
+        __seal_rw_paths=[str(host["log"])], __seal_python=SYSTEM_PYTHON)))
     play = tmp_path / "render.yml"
     play.write_text(
         "- name: Render the seal units\n  hosts: all\n  gather_facts: false\n"
@@ -211,8 +211,8 @@ def _clear_flags(root):
 
 
 def test_units_verify_and_the_service_command_seals(tmp_path):
-    if not os.path.exists(SYSTEM_PYTHON) or not os.path.exists("/usr/bin/flock"):
-        pytest.skip("needs %s and /usr/bin/flock, as the unit does" % SYSTEM_PYTHON)
+    if not os.path.exists(SYSTEM_PYTHON):
+        pytest.skip("needs %s, as the unit does" % SYSTEM_PYTHON)
     host = _host(tmp_path)
     units = tmp_path / "rendered"
     units.mkdir()
@@ -223,7 +223,7 @@ def test_units_verify_and_the_service_command_seals(tmp_path):
         # verify loads units by name; an instance name makes it load the template
         os.symlink("immutable-audit-seal@.service", str(units / "immutable-audit-seal@auto.service"))
         os.symlink("immutable-audit-seal@.service", str(units / "immutable-audit-seal@always.service"))
-        host["lib"].mkdir()  # flock's lock and the script's directory
+        host["lib"].mkdir()  # the script's directory
         for name in ["immutable-audit-seal@auto.service", "immutable-audit-seal@always.service",
                      "immutable-audit-seal.timer", "immutable-audit-seal-size.timer"]:
             proc = subprocess.run([analyze, "verify", str(units / name)], capture_output=True, text=True,
@@ -240,7 +240,8 @@ def test_units_verify_and_the_service_command_seals(tmp_path):
         shutil.copy(os.path.join(ROOT, "plugins", "module_utils", name), str(host["lib"] / name))
     execstart = _unit_value(str(units / "immutable-audit-seal@.service"), "ExecStart")
     argv = [arg.replace("%i", "auto") for arg in shlex.split(execstart)]
-    assert argv[:4] == ["/usr/bin/flock", "--wait", "600", str(host["lib"])]
+    assert argv[:3] == [SYSTEM_PYTHON, str(host["lib"] / "_seal.py"), "seal"]
+    assert argv[-2:] == ["--lock-wait", "600"]
     assert "--min-size" in argv and argv[argv.index("--min-size") + 1] == "1000000000000"
     try:
         # rotate auto with a tiny live log and a huge --min-size: auditd is never signalled

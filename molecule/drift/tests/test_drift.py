@@ -31,7 +31,7 @@ BOOT_TASK = "immutable.audit.auditd : Set kernel parameters for the next boot"
 INFO_TASK = "Read the kernel audit state and the rules files"
 # The categories the tampering of side_effect.yml must show, and nothing else.
 TAMPERED_CATEGORIES = {"live rules", "persisted rules", "auditd.conf", "boot parameters", "sealed logs"}
-SEAL_TASK = "Verify the sealed logs, their flags and their hash chain"
+SEAL_TASK = "Verify the sealed logs, their flags and hash chain, and that the chain extends the stored head"
 # Drift audit wall time at most this times the no-op converge (issue 6).
 TIME_BUDGET = 1.5
 

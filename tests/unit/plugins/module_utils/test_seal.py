@@ -249,6 +249,17 @@ def test_continuity_gap_and_reboot():
     assert _seal._boots(recs) == 1
 
 
+def test_event_split_by_a_rotation_is_no_gap_and_no_boot():
+    """auditd writes an event record by record; a rotation between them puts
+    the SYSCALL in one log and its PATH in the next (auditd 3.0.9 on the
+    VM), so consecutive logs share a serial."""
+    def rec(name, first, last):
+        return {"type": "seal", "name": name, "first": {"serial": first}, "last": {"serial": last}}
+    recs = [rec("a", 2, 423), rec("b", 423, 995), rec("c", 996, 1558)]
+    assert _seal.continuity(recs) == []
+    assert _seal._boots(recs) == 0
+
+
 def test_head_and_rotation_decisions():
     recs = _chain(3)
     assert _seal.head_findings(recs, recs[1]["hash"]) == []
@@ -443,6 +454,40 @@ def test_cross_filesystem_take_copies_then_unlinks(host, monkeypatch):
     assert len(result["sealed"]) == 3 and "copy" in [call[0] for call in io.calls]
     assert_each_once(auditd, sealed_dir)
     assert _seal.verify(sealed_dir, io=_seal.SealIO(flags))["ok"]
+
+
+def test_rename_across_mounts_of_one_device_falls_back_to_copy(host, monkeypatch):
+    """A bind mount (a systemd unit's ReadWritePaths=) keeps the device
+    number but rename(2) across it is EXDEV: the take copies instead."""
+    auditd, sealed_dir, flags = host
+    _scenario(auditd)
+    io = CrashIO(flags)
+    real_rename = _seal.SealIO.rename
+
+    def rename(self, src, dst):
+        if os.path.dirname(src) == auditd.dir:
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), src)
+        return real_rename(self, src, dst)
+    monkeypatch.setattr(_seal.SealIO, "rename", rename)
+    result = do_seal(auditd, sealed_dir, io)
+    assert len(result["sealed"]) == 3 and "copy" in [call[0] for call in io.calls]
+    assert_each_once(auditd, sealed_dir)
+    assert not [n for n in os.listdir(auditd.dir) if n.startswith("audit.log.")]
+    assert _seal.verify(sealed_dir, io=_seal.SealIO(flags))["ok"]
+
+
+def test_second_seal_waits_for_the_lock_then_gives_up(tmp_path):
+    lock = str(tmp_path / "lock")
+    clock = iter(range(0, 1000)).__next__
+    naps = []
+    with _seal.SealIO().lock(lock):
+        with pytest.raises(_seal.SealError, match="another seal is running .* held for 5 s"):
+            with _seal.SealIO().lock(lock, wait=5, clock=clock, sleep=naps.append):
+                pass
+    assert len(naps) == 4
+    with _seal.SealIO().lock(lock, wait=5, clock=clock, sleep=naps.append):
+        pass                                   # free again: no wait
+    assert len(naps) == 4
 
 
 def test_staged_duplicate_of_a_sealed_log_is_not_sealed_twice(host):
