@@ -7,6 +7,7 @@ The reliability and kill numbers are printed (molecule runs pytest -s) and
 recorded in docs/benchmarks.md.
 """
 
+import hashlib
 import json
 import os
 import pathlib
@@ -36,9 +37,10 @@ def test_second_seal_with_nothing_new_is_unchanged():
 
 def test_timer_service_succeeded_and_timers_were_enabled():
     units = _load("idempotence")["units"]
-    assert "Result=success" in units and "ExecMainStatus=0" in units, units
-    assert units.count("UnitFileState=enabled") >= 2, units
-    assert units.count("ActiveState=active") >= 2, units
+    service = units["immutable-audit-seal@always.service"]
+    assert service["Result"] == "success" and service["ExecMainStatus"] == "0", service
+    for timer in ("immutable-audit-seal.timer", "immutable-audit-seal-size.timer"):
+        assert units[timer]["UnitFileState"] == "enabled" and units[timer]["ActiveState"] == "active", timer
 
 
 # --- reliability under load ---------------------------------------------------
@@ -50,10 +52,11 @@ def test_reliability_numbers():
           "(%(complete)d sequence numbers complete, %(missing)d missing), %(records_found)d records, "
           "%(duplicate_records)d duplicated, %(split_at_rotation)d events split across a rotation; "
           "seals: %(seals_done)d done, %(seals_busy)d busy (timer held the lock), %(seals_failed)d failed; "
-          "%(segments)d sealed logs; rule set re-applied %(reapplies)d times (%(reapplies_changed)d changes) "
+          "seal wall time %(seal_seconds)s; %(segments)d sealed logs; rule set re-applied %(reapplies)d times (%(reapplies_changed)d changes) "
           "in %(reapply_window_s)s s; lost %(lost_before)d -> %(lost_after)d" % run)
     assert run["stress_ng_rc"] in (0, -15), run          # ends by its own timeout, or terminated
-    assert run["generated"] > 0 and run["seals_done"] >= 10
+    # a seal every few seconds: at least one per 10 s of workload
+    assert run["generated"] > 0 and run["seals_done"] >= run["workload_s"] // 10, run
     assert run["reapplies"] >= 3 and run["reapplies_changed"] == run["reapplies"], run
 
 
@@ -91,6 +94,28 @@ def test_seal_killed_at_every_step_converges():
     assert kills["failures"] == [], kills["failures"]
     for case in kills["cases"]:
         assert case["ended"] == "killed" and case["recovered"] and not case["second_run_changed"], case
+
+
+# --- shipping and pruning (playbooks/seal_ship.yml over SSH) ---------------------
+
+def test_ship_then_prune_by_name_stays_verifiable():
+    ship = _load("ship")
+    name = ship["pruned"]
+    assert ship["still_on_host"] is False
+    record = ship["last_record"]
+    assert record["type"] == "prune" and record["names"] == [name]
+    assert record["reason"] == "molecule/seal retention test"
+    assert ship["verify_after"]["ok"] is True and ship["verify_after"]["findings"] == []
+    assert name not in [log["name"] for log in ship["verify_after"]["sealed_logs"]]
+    # the shipped copy is on the controller, byte for byte what was sealed
+    copy = OUT / "shipped" / "sealer"
+    assert (copy / name).is_file() and (copy / "MANIFEST.jsonl").is_file()
+    # (killsteps left a torn line, accounted for by the `torn` record after it)
+    lines = (copy / "MANIFEST.jsonl").read_text().splitlines()
+    sealed = [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+    assert len(sealed) >= len(lines) - 1
+    digest = [r["sha256"] for r in sealed if r.get("name") == name][0]
+    assert hashlib.sha256((copy / name).read_bytes()).hexdigest() == digest
 
 
 # --- tampering ----------------------------------------------------------------
