@@ -12,9 +12,9 @@ guests (scripts/vm/vm.py, docs/vm.md), one at a time, each stopped in
 1. Guest ``bench-harden-ours`` (``vm.py start --fast``, ``wait``): converge
    playbooks/harden.yml (immutable.audit.auditd, then immutable.audit.baseline
    with all four profiles, cis stig ospp pci_dss, and the lock), then run it
-   --runs more times: the no-op runs. A small callback (written to a temp dir,
-   like benchmarks/bench_audit_rules.py does) records every task result per
-   host; a task with a loop counts once. Reported: task entries per host on
+   --runs more times: the no-op runs. The timing callback
+   benchmarks/callback_plugins/bench_tasks.py (shared with
+   bench_audit_rules.py) records every task result per host; a task with a loop counts once. Reported: task entries per host on
    the no-op run (ran + skipped by a condition), changed (from the raw
    results, see the callback), and the wall time of the
    ansible-playbook process. The kernel's rules after the converge
@@ -48,54 +48,7 @@ HANDWRITTEN = os.path.join(ROOT, "benchmarks", "handwritten_harden.yml")
 PROFILES = ["cis", "stig", "ospp", "pci_dss"]
 TASK_LIMIT = 25
 
-CALLBACK = '''
-import json, os, time
-from ansible.plugins.callback import CallbackBase
-
-class CallbackModule(CallbackBase):
-    CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "bench_tasks"
-    CALLBACK_NEEDS_ENABLED = True
-
-    def __init__(self):
-        super(CallbackModule, self).__init__()
-        self._start = None
-        self._out = []
-
-    def v2_playbook_on_task_start(self, task, is_conditional):
-        self._start = time.monotonic()
-
-    def v2_playbook_on_handler_task_start(self, task):
-        self._start = time.monotonic()
-
-    def _done(self, result, status):
-        res = result._result
-        if status == "ok" and res.get("changed"):
-            status = "changed"
-        # "changed" from the raw result: Ansible shows a result whose "skipped"
-        # key is truthy as skipped and leaves its change out of the recap.
-        self._out.append({"host": result._host.get_name(), "task": result._task.get_name(),
-                          "status": status, "changed": bool(res.get("changed")),
-                          "ran": status != "skipped" or "skip_reason" not in res,
-                          "seconds": time.monotonic() - self._start})
-
-    def v2_runner_on_ok(self, result):
-        self._done(result, "ok")
-
-    def v2_runner_on_skipped(self, result):
-        self._done(result, "skipped")
-
-    def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._done(result, "failed")
-
-    def v2_runner_on_unreachable(self, result):
-        self._done(result, "unreachable")
-
-    def v2_playbook_on_stats(self, stats):
-        with open(os.environ["BENCH_TASKS_OUT"], "w") as f:
-            json.dump(self._out, f)
-'''
+CALLBACKS = os.path.join(ROOT, "benchmarks", "callback_plugins")
 
 
 def vm(*args, check=True, timeout=900):
@@ -147,15 +100,11 @@ class Guest(object):
 class Runner(object):
     def __init__(self, work):
         self.work = work
-        cbdir = os.path.join(work, "callbacks")
-        os.mkdir(cbdir)
-        with open(os.path.join(cbdir, "bench_tasks.py"), "w") as f:
-            f.write(CALLBACK)
         self.env = dict(
             os.environ,
             ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
             ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
-            ANSIBLE_CALLBACK_PLUGINS=cbdir,
+            ANSIBLE_CALLBACK_PLUGINS=CALLBACKS,
             ANSIBLE_CALLBACKS_ENABLED="bench_tasks",
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_HOST_KEY_CHECKING="False",

@@ -55,8 +55,9 @@ def test_reliability_numbers():
           "seal wall time %(seal_seconds)s; %(segments)d sealed logs; rule set re-applied %(reapplies)d times (%(reapplies_changed)d changes) "
           "in %(reapply_window_s)s s; lost %(lost_before)d -> %(lost_after)d" % run)
     assert run["stress_ng_rc"] in (0, -15), run          # ends by its own timeout, or terminated
-    # a seal every few seconds: at least one per 10 s of workload
-    assert run["generated"] > 0 and run["seals_done"] >= run["workload_s"] // 10, run
+    # sealing went on all along (3 s after each seal ended; a seal takes
+    # 5-10 s on the loaded TCG guest): at least one per 20 s of workload
+    assert run["generated"] > 0 and run["seals_done"] >= run["workload_s"] // 20, run
     assert run["reapplies"] >= 3 and run["reapplies_changed"] == run["reapplies"], run
 
 
