@@ -260,6 +260,16 @@ def test_event_split_by_a_rotation_is_no_gap_and_no_boot():
     assert _seal._boots(recs) == 0
 
 
+def test_every_chain_extends_the_empty_one():
+    """A first seal with nothing rotated leaves an empty manifest, head
+    GENESIS; the controller stores it and must not call that manifest, or
+    any later chain, rewritten."""
+    record = _seal.make_record(_seal.GENESIS, 1, "seal", 1, name="a.log")
+    assert _seal.head_findings([], _seal.GENESIS) == []
+    assert _seal.head_findings([record], _seal.GENESIS) == []
+    assert [f["kind"] for f in _seal.head_findings([record], "f" * 64)] == ["head_not_found"]
+
+
 def test_head_and_rotation_decisions():
     recs = _chain(3)
     assert _seal.head_findings(recs, recs[1]["hash"]) == []
