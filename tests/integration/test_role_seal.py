@@ -28,6 +28,7 @@ import sys
 import pytest
 
 from ansible_collections.immutable.audit.plugins.module_utils import _flags, _seal
+from ansible_collections.immutable.audit.tests.unit.plugins.module_utils.test_seal import clear_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOK = os.path.join(ROOT, ".venv", "bin", "ansible-playbook")
@@ -202,14 +203,6 @@ def _can_flag(tmp_path):
     return None
 
 
-def _clear_flags(root):
-    io = _seal.SealIO()
-    for directory, dirs, files in os.walk(str(root), topdown=False):
-        for path in [os.path.join(directory, f) for f in files] + [directory]:
-            if not os.path.islink(path) and io.get_flags(path) & _flags.PROTECTIVE:
-                io.remove_flags(path, _flags.PROTECTIVE)
-
-
 def test_units_verify_and_the_service_command_seals(tmp_path):
     if not os.path.exists(SYSTEM_PYTHON):
         pytest.skip("needs %s, as the unit does" % SYSTEM_PYTHON)
@@ -271,4 +264,4 @@ def test_units_verify_and_the_service_command_seals(tmp_path):
         again = json.loads(proc.stdout)
         assert again["changed"] is False and again["head"] == head
     finally:
-        _clear_flags(tmp_path)
+        clear_flags(str(tmp_path))

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from ansible_collections.immutable.audit.plugins.module_utils import _flags, _seal
+from ansible_collections.immutable.audit.tests.unit.plugins.module_utils.test_seal import clear_flags, flagged
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -91,25 +92,6 @@ class Site(object):
     def stored_bytes(self):
         with open(self.head_file, "rb") as handle:
             return handle.read()
-
-
-def clear_flags(root):
-    """chattr -R -i -a, with the collection's own flag calls (files first, then dirs)."""
-    io = _seal.SealIO()
-    for directory, _dirs, files in os.walk(root, topdown=False):
-        for path in [os.path.join(directory, f) for f in files] + [directory]:
-            if not os.path.islink(path) and io.get_flags(path) & _flags.PROTECTIVE:
-                io.remove_flags(path, _flags.PROTECTIVE)
-
-
-def flagged(root):
-    io = _seal.SealIO()
-    found = []
-    for directory, _dirs, files in os.walk(root):
-        for path in [directory] + [os.path.join(directory, f) for f in files]:
-            if not os.path.islink(path) and io.get_flags(path) & _flags.PROTECTIVE:
-                found.append(path)
-    return found
 
 
 @pytest.fixture
