@@ -130,16 +130,6 @@ def run_seal(*extra):
     return "failed", proc.stderr.strip()
 
 
-def final_seal():
-    """Take what auditd or a timer rotated meanwhile; wait out a timer's seal."""
-    for _attempt in range(60):
-        status, result = run_seal("--rotate", "never")
-        if status != "busy":
-            return status, result
-        time.sleep(1)
-    return "busy", "the seal lock stayed busy for 60 s"
-
-
 def verify(expected_head=None):
     argv = VERIFY_CMD + (["--expected-head", expected_head] if expected_head else [])
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -200,7 +190,8 @@ def reliability(args):
     stress.terminate()
     stress_rc = stress.wait()
     time.sleep(2)                                   # let auditd write the last records
-    final_status, final = final_seal()
+    # take what auditd or a timer rotated meanwhile (waiting for a timer's seal)
+    final_status, _final = run_seal("--rotate", "never", "--lock-wait", "600")
     numbers = census()
     report = verify()
     out = dict(
@@ -211,7 +202,7 @@ def reliability(args):
         seals_done=sstate["done"], seals_busy=sstate["busy"], seals_failed=sstate["failed"],
         seal_errors=sstate["errors"][:5], segments_sealed=sstate["segments_sealed"],
         seal_seconds=_spread(sstate["seconds"]),
-        final_seal=final_status if final_status != "done" else "done",
+        final_seal=final_status,
         lost_before=lost_before, lost_after=lost(), suspended=suspended_since(start),
         stress_ng_rc=stress_rc, verify_ok=report.get("ok"), verify_findings=report.get("findings"),
         segments=report.get("segments"), records=report.get("records"), head=report.get("head"),
@@ -234,16 +225,17 @@ MUTATING = ("mkdir", "rename", "link", "unlink", "copy", "write_new", "append", 
 
 
 class KillIO(_seal.SealIO):
-    """SealIO of a process that SIGKILLs itself before its `at`-th mutating
-    call, or (torn) after writing half of that call's manifest append."""
+    """SealIO that records the names of its mutating calls (`trace`) and, in
+    a process that is to die, SIGKILLs it before its `at`-th mutating call,
+    or (torn) after writing half of that call's manifest append."""
 
-    def __init__(self, at, torn):
+    def __init__(self, at=None, torn=False):
         super(KillIO, self).__init__()
-        self.at, self.torn, self.calls = at, torn, 0
+        self.at, self.torn, self.trace = at, torn, []
 
     def _tick(self, name, args):
-        self.calls += 1
-        if self.calls == self.at:
+        self.trace.append(name)
+        if len(self.trace) == self.at:
             if name == "append" and self.torn and len(args[1]) > 2:
                 _seal.SealIO.append(self, args[0], args[1][:len(args[1]) // 2])
             os.kill(os.getpid(), signal.SIGKILL)
@@ -258,25 +250,6 @@ def _killing(name):
 
 for _name in MUTATING:
     setattr(KillIO, _name, _killing(_name))
-
-
-class TraceIO(_seal.SealIO):
-    """SealIO that records the names of its mutating calls (a dry count)."""
-
-    def __init__(self):
-        super(TraceIO, self).__init__()
-        self.trace = []
-
-
-def _tracing(name):
-    def method(self, *args):
-        self.trace.append(name)
-        return getattr(_seal.SealIO, name)(self, *args)
-    return method
-
-
-for _name in MUTATING:
-    setattr(TraceIO, _name, _tracing(_name))
 
 
 def _generate(count):
@@ -311,7 +284,7 @@ def killsteps(args):
     _generate(20)
     _seal.seal(SEALED_DIR, LOG_FILE, rotate="always")         # start from a clean seal
     _generate(20)
-    probe = TraceIO()
+    probe = KillIO()                       # a clean seal, traced
     _seal.seal(SEALED_DIR, LOG_FILE, rotate="always", io=probe)
     steps = probe.trace
     cases, failures = [], []
