@@ -147,15 +147,23 @@ def drift(persisted, live, target):
 def report(status, listing, files, cmdline, auditd_comm, version, target):
     """The whole audit_info report.
 
-    ``status``: parse_status(auditctl -s); ``listing``: auditctl -l text;
+    ``status``: parse_status(auditctl -s), or None when the running kernel is
+    not the target's (then ``listing`` and ``cmdline`` are None too and the
+    live fields are None); ``listing``: auditctl -l text;
     ``files``: read_rules_d(); ``cmdline``: /proc/cmdline text;
     ``auditd_comm``: /proc/<status pid>/comm or None; ``version``: auditctl -v
     version; ``target``: the host's Target (canonical form of file rules).
     """
     merged = merge(files, target)
-    live_rules = parse_listing(listing, target)
-    live = [rule.line for rule in live_rules]
-    status = dict(status, locked=status.get("enabled") == LOCKED)
+    if status is None:
+        # The kernel here is not the target's (a chroot, a container): only the
+        # files are the target's, the running kernel and its command line are not.
+        live_rules = live = None
+        status = {"locked": None}
+    else:
+        live_rules = parse_listing(listing, target)
+        live = [rule.line for rule in live_rules]
+        status = dict(status, locked=status.get("enabled") == LOCKED)
     persisted = [dict(line=m.entry.line, file=m.source, lineno=m.lineno)
                  for m in merged.lines if isinstance(m.entry, Rule)]
     controls = [dict(line=m.entry.line, option=m.entry.option, value=m.entry.value,
@@ -168,9 +176,9 @@ def report(status, listing, files, cmdline, auditd_comm, version, target):
         "persisted_rules": persisted,
         "persisted_controls": controls,
         "boot_lock": boot_lock(merged),
-        "drift": drift(persisted_kernel_rules(merged), live_rules, target),
+        "drift": None if live_rules is None else drift(persisted_kernel_rules(merged), live_rules, target),
         "problems": merged.problems,
-        "auditd": auditd_state(status, auditd_comm),
+        "auditd": {"running": None, "pid": None} if live_rules is None else auditd_state(status, auditd_comm),
         "version": version,
-        "kernel_cmdline": kernel_cmdline(cmdline),
+        "kernel_cmdline": None if cmdline is None else kernel_cmdline(cmdline),
     }

@@ -97,13 +97,6 @@ options:
       - Write the given settings to O(path) so that they are applied at every boot.
     type: bool
     default: true
-  live:
-    description:
-      - Apply the settings to the running kernel.
-      - V(false) is for image builds and chroots, where the running kernel is not the target's; only the file
-        is written, and neither C(auditctl -s) nor C(auditctl -l) is run.
-    type: bool
-    default: true
   force_lock:
     description:
       - Lock a running kernel (O(enabled=2)) even though its rules differ from what the rules files load at
@@ -119,6 +112,8 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - immutable.audit.live
+  - immutable.audit.live.shared_kernel
 attributes:
   check_mode:
     support: full
@@ -131,8 +126,9 @@ attributes:
     details:
       - Linux with the audit userspace (C(auditctl), C(ausyscall)).
 notes:
-  - Needs root (E(CAP_AUDIT_CONTROL)). The kernel audit subsystem is not namespaced; run in a container, this
-    module changes (and may lock) the host's kernel.
+  - Needs root (E(CAP_AUDIT_CONTROL)). The kernel audit subsystem is not namespaced: from a chroot or container
+    C(auditctl) would change (and lock) the machine underneath, which is why O(live=auto) writes only the file
+    there and runs neither C(auditctl -s) nor C(auditctl -l).
   - The boot settings take effect when C(augenrules --load) runs (C(auditd.service) on Debian 12, C(audit-rules.service)
     with audit 4).
 seealso:
@@ -168,7 +164,7 @@ EXAMPLES = r"""
     backlog_limit: 16384
     strict: true
 
-- name: Persist the lock in an image build without touching the build host's kernel
+- name: Persist the lock in an image (in a chroot live=auto does this by itself)
   immutable.audit.audit_control:
     enabled: 2
     live: false
@@ -224,6 +220,13 @@ file_changed:
   returned: always
   type: bool
   sample: true
+live_skipped:
+  description:
+    - The environment detected (V(chroot), V(container), V(sandbox), V(no-proc), V(unknown)) when O(live=auto)
+      left the kernel alone because it is not the target's; V(null) otherwise.
+  returned: always
+  type: str
+  sample: chroot
 live_changes:
   description: The auditctl commands run (in check mode, that would run), in order; C(-e) is always last.
   returned: always
@@ -276,7 +279,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
-from ansible_collections.immutable.audit.plugins.module_utils import _control
+from ansible_collections.immutable.audit.plugins.module_utils import _control, _kernel_owner
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import AuditError, Auditctl
 from ansible_collections.immutable.audit.plugins.module_utils._files import (
     FileError, atomic_write, read_rules_d, remove,
@@ -292,7 +295,10 @@ def _command(args):
 
 def run(module, ctl, result):
     params = module.params
-    live = params["live"]
+    # Before any auditctl command: is the kernel the target's?
+    decision = _kernel_owner.resolve(module, "change the audit status")
+    live = decision.act
+    result["live_skipped"] = decision.skipped
     rules_dir = params["rules_dir"]
     path = params["path"] or os.path.join(rules_dir, _control.FINALIZE_NAME)
     wanted = dict((s, params[s]) for s in SETTINGS)
@@ -376,9 +382,9 @@ def main():
             path=dict(type="path"),
             rules_dir=dict(type="path", default="/etc/audit/rules.d"),
             persist=dict(type="bool", default=True),
-            live=dict(type="bool", default=True),
             force_lock=dict(type="bool", default=False),
             strict=dict(type="bool", default=False),
+            **_kernel_owner.LIVE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
@@ -386,7 +392,8 @@ def main():
                    auditctl=module.get_bin_path("auditctl", required=True, opt_dirs=["/sbin", "/usr/sbin"]),
                    ausyscall=module.get_bin_path("ausyscall", required=True, opt_dirs=["/sbin", "/usr/sbin"]))
     result = dict(changed=False, path=module.params["path"], status={}, status_after={}, locked=None,
-                  file_changed=False, live_changes=[], reboot_required=False, pending={}, drift=None)
+                  file_changed=False, live_changes=[], reboot_required=False, pending={}, drift=None,
+                  live_skipped=None)
     try:
         run(module, ctl, result)
     except (_control.ControlError, Failure) as exc:

@@ -37,6 +37,8 @@ options:
     default: /proc/cmdline
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - immutable.audit.live
+  - immutable.audit.live.shared_kernel
 attributes:
   check_mode:
     support: full
@@ -130,12 +132,16 @@ status:
     loginuid_immutable_locked: false
     locked: false
 locked:
-  description: Whether the kernel audit configuration is locked (C(enabled 2)); the same as RV(status.locked).
+  description:
+    - Whether the kernel audit configuration is locked (C(enabled 2)); the same as RV(status.locked).
+    - Null when the running kernel was not read (RV(live_skipped)).
   returned: always
   type: bool
   sample: false
 live_rules:
-  description: The kernel's rules in the order it lists them, exactly as C(auditctl -l) prints them.
+  description:
+    - The kernel's rules in the order it lists them, exactly as C(auditctl -l) prints them.
+    - Null when the running kernel was not read (RV(live_skipped)).
   returned: always
   type: list
   elements: str
@@ -201,7 +207,9 @@ boot_lock:
   type: int
   sample: 2
 drift:
-  description: How the live rules differ from the persisted ones, compared as canonical lines in kernel order.
+  description:
+    - How the live rules differ from the persisted ones, compared as canonical lines in kernel order.
+    - Null when the running kernel was not read (RV(live_skipped)).
   returned: always
   type: dict
   contains:
@@ -271,8 +279,16 @@ auditd:
       description: The pid of auditd, or null when it is not running.
       type: int
       sample: 612
+live_skipped:
+  description:
+    - Why the running kernel was not read - the environment detected (V(chroot), V(container), V(sandbox),
+      V(no-proc), V(unknown)) with O(live=auto), or V(disabled) with O(live=false) - or V(null) when it was. The kernel and
+      its command line seen from a chroot or container belong to the machine underneath, not to the target.
+  returned: always
+  type: str
+  sample: chroot
 version:
-  description: Version of the audit userspace (C(auditctl -v)).
+  description: Version of the audit userspace (C(auditctl -v)); null when the running kernel was not read.
   returned: always
   type: str
   sample: 3.0.9
@@ -302,7 +318,9 @@ from ansible_collections.immutable.audit.plugins.module_utils._auditctl import (
 from ansible_collections.immutable.audit.plugins.module_utils._files import (
     FileError, read_rules_d, read_text,
 )
+from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils._info import report
+from ansible_collections.immutable.audit.plugins.module_utils import _kernel_owner
 from ansible_collections.immutable.audit.plugins.module_utils._rules import RuleError
 
 # Where the process names live; tests point it at a recorded tree.
@@ -331,15 +349,23 @@ def _comm(pid):
 
 def gather(module):
     params = module.params
+    # Before any auditctl command: is the running kernel the target's?
+    decision = _kernel_owner.resolve(module, "read the running kernel's audit state")
     ctl = Auditctl(module.run_command, _binary(module, "auditctl"), _binary(module, "ausyscall"))
+    if not os.path.isdir(params["rules_dir"]):
+        module.warn("rules_dir %s does not exist: no rules are persisted there" % params["rules_dir"])
+    files = read_rules_d(params["rules_dir"])
+    if not decision.act:
+        result = report(None, None, files, None, None, None, ctl.target())
+        result["live_skipped"] = decision.skipped or "disabled"
+        return result
     status = ctl.status()
     cmdline = read_text(params["cmdline_path"])
     if cmdline is None:
         raise FileError("cannot read the kernel command line: %s does not exist" % params["cmdline_path"])
-    if not os.path.isdir(params["rules_dir"]):
-        module.warn("rules_dir %s does not exist: no rules are persisted there" % params["rules_dir"])
-    return report(status, ctl.listing(), read_rules_d(params["rules_dir"]), cmdline,
-                  _comm(status.get("pid")), ctl.version(), ctl.target())
+    result = report(status, ctl.listing(), files, cmdline, _comm(status.get("pid")), ctl.version(), ctl.target())
+    result["live_skipped"] = None
+    return result
 
 
 def main():
@@ -347,6 +373,7 @@ def main():
         argument_spec=dict(
             rules_dir=dict(type="path", default="/etc/audit/rules.d"),
             cmdline_path=dict(type="path", default="/proc/cmdline"),
+            **_kernel_owner.LIVE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )
@@ -359,6 +386,8 @@ def main():
         module.fail_json(msg=msg, **exc.details())
     except (FileError, RuleError) as exc:
         module.fail_json(msg=str(exc))
+    except Failure as exc:
+        module.fail_json(msg=str(exc), **exc.details)
     module.exit_json(changed=False, rules_dir=module.params["rules_dir"], **result)
 
 

@@ -71,13 +71,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  live:
-    description:
-      - Apply to the running kernel as well as to the file.
-      - V(false) only writes the file (for image builds and chroots, where the kernel is not the
-        target's).
-    type: bool
-    default: true
   exclusive:
     description:
       - Make the kernel hold exactly what the rules files in the directory of O(path) declare, in
@@ -99,6 +92,9 @@ options:
     description: Permissions of the rules file.
     type: raw
     default: '0640'
+extends_documentation_fragment:
+  - immutable.audit.live
+  - immutable.audit.live.shared_kernel
 notes:
   - Lines are split on spaces exactly as C(auditctl -R) does; write a space inside a value as C(\ ).
   - Needs the audit userspace (C(auditctl), C(ausyscall)) on the target.
@@ -130,7 +126,7 @@ EXAMPLES = r"""
       - -w /etc/passwd -p wa -k identity
     exclusive: true
 
-- name: Build an image without touching the build host's kernel
+- name: Build an image (in a chroot the default live=auto writes the file only; false says so everywhere)
   immutable.audit.audit_rules:
     path: /etc/audit/rules.d/30-identity.rules
     rules:
@@ -203,6 +199,13 @@ pending:
       description: Rules a reboot will remove.
       type: list
       elements: str
+live_skipped:
+  description:
+    - Why the kernel was left alone although O(live=auto) - the detected environment (V(chroot),
+      V(container), V(sandbox), V(no-proc), V(unknown)) - or V(null) when the kernel was compared and changed.
+  returned: always
+  type: str
+  sample: chroot
 file_changed:
   description: Whether the rules file was (or would be) written or removed.
   returned: always
@@ -235,7 +238,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
-from ansible_collections.immutable.audit.plugins.module_utils import _files, _rules
+from ansible_collections.immutable.audit.plugins.module_utils import _files, _kernel_owner, _rules
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import (
     AuditError, Auditctl,
 )
@@ -288,6 +291,8 @@ def _apply_live(ctl, target, desired, managed, planned):
 
 def run(module, ctl):
     params = module.params
+    # Before any auditctl command: is the kernel the target's?
+    live = _kernel_owner.resolve(module, "change the audit rules")
     path = params["path"]
     present = params["state"] == "present"
     target = ctl.target()
@@ -319,16 +324,16 @@ def run(module, ctl):
         if not present:
             managed.update(r.line for r in _rules.parse_rules(params["rules"], target))
 
-    status = ctl.status() if params["live"] else {}
+    status = ctl.status() if live.act else {}
     locked = status.get("enabled") == 2
-    live_before = ctl.rules(target) if params["live"] else []
+    live_before = ctl.rules(target) if live.act else []
     planned = _rules.plan(desired_plan, live_before, target, managed)
     wanted_order = [r.line for r in _rules.effective_order(desired_plan)]
     drift = _rules.drift(desired_plan, live_before, target, managed)
     predicted = _rules.simulate(live_before, planned)
 
     file_changed = old_text != new_text
-    live_changes = bool(planned) and params["live"]
+    live_changes = bool(planned) and live.act
     result = dict(
         changed=file_changed or (live_changes and not locked),
         path=path,
@@ -337,6 +342,7 @@ def run(module, ctl):
         live_drift=drift, locked=locked, reboot_required=False,
         pending={"add": [], "remove": []},
         file_changed=file_changed, skipped_rules=skipped, warnings_boot=others,
+        live_skipped=live.skipped,
     )
     if locked and live_changes:
         result["reboot_required"] = True
@@ -390,10 +396,10 @@ def main():
             rules=dict(type="list", elements="str", default=[]),
             path=dict(type="path", default="/etc/audit/rules.d/50-immutable.rules"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            live=dict(type="bool", default=True),
             exclusive=dict(type="bool", default=False),
             missing_path=dict(type="str", choices=["fail", "skip"], default="fail"),
             mode=dict(type="raw", default="0640"),
+            **_kernel_owner.LIVE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )

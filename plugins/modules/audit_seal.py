@@ -62,6 +62,8 @@ options:
       - V(always) rotates on every run (a timer that seals everything up to now); V(never) seals only what
         auditd rotated by itself.
       - Rotation needs C(num_logs) of 2 or more, otherwise auditd keeps no rotated file.
+      - Rotating signals the running auditd, so it follows O(live): where the system is not the target's
+        (a chroot, a container) V(auto) and V(always) seal only what is already rotated.
     type: str
     choices: [auto, always, never]
     default: auto
@@ -109,6 +111,8 @@ options:
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - immutable.audit.live
+  - immutable.audit.live.shared_kernel
 attributes:
   check_mode:
     support: full
@@ -189,6 +193,13 @@ flags_set:
   returned: always
   type: list
   elements: str
+live_skipped:
+  description:
+    - The environment detected (V(chroot), V(container), V(sandbox), V(no-proc), V(unknown)) when O(live=auto)
+      did not signal auditd to rotate because the system is not the target's; V(null) otherwise.
+  returned: always
+  type: str
+  sample: chroot
 rotated:
   description: Whether auditd was (or, in check mode, would be) signalled to rotate.
   returned: always
@@ -232,7 +243,7 @@ findings:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.immutable.audit.plugins.module_utils import _seal
+from ansible_collections.immutable.audit.plugins.module_utils import _kernel_owner, _seal
 from ansible_collections.immutable.audit.plugins.module_utils._auditd_conf import AuditdConfError, read_settings
 from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils._flags import FlagsError
@@ -259,16 +270,23 @@ def run(module):
         result = _seal.verify(sealed_dir, manifest, params["expected_head"], io=io,
                               expected_segments=params["expected_segments"])
         result.update(changed=False, sealed=[], pending=[], repaired=[], discarded=[], pruned=[], flags_set=[],
-                      rotated=False)
+                      rotated=False, live_skipped=None)
         return result
     if params["prune"] and not params["prune_reason"]:
         raise Failure("prune needs prune_reason: it is stored in the manifest beside the removed names")
+    rotate, skipped = params["rotate"], None
+    if rotate != "never":
+        # Before any signal: is the running auditd the target's?
+        decision = _kernel_owner.resolve(module, "signal the audit daemon to rotate its log")
+        if not decision.act:
+            rotate, skipped = "never", decision.skipped
     conf = read_settings(params["auditd_conf"])
     log_file = params["log_file"] or conf.get("log_file") or _seal.DEFAULT_LOG_FILE
-    result = _seal.seal(sealed_dir, log_file, manifest, conf.get("num_logs"), params["rotate"],
+    result = _seal.seal(sealed_dir, log_file, manifest, conf.get("num_logs"), rotate,
                         params["rotate_min_size"], params["prune"], params["prune_reason"], module.check_mode,
                         signal_fn=signal_auditd, io=io, timeout=params["rotate_timeout"],
                         lock_wait=params["lock_wait"])
+    result["live_skipped"] = skipped
     return result
 
 
@@ -288,6 +306,7 @@ def main():
             expected_segments=dict(type="list", elements="str", default=[]),
             prune=dict(type="list", elements="str", default=[]),
             prune_reason=dict(type="str"),
+            **_kernel_owner.LIVE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )

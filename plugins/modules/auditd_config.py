@@ -64,9 +64,15 @@ options:
   reload:
     description:
       - Send auditd C(SIGHUP) when the file changed and auditd runs.
-      - V(false) for image builds and chroots, where the running auditd is not the target's.
-    type: bool
-    default: true
+      - V(auto) does so only when the running system is the target's own. In a chroot, a container or a
+        build sandbox the kernel's audit daemon (the pid C(auditctl -s) reports) belongs to the machine
+        underneath, so V(auto) edits the file only, warns, and returns the environment in RV(live_skipped);
+        no C(auditctl) command runs and no process is looked up or signalled.
+      - V(true) reloads, and fails naming the detected environment where the system is not the target's,
+        unless O(allow_shared_kernel=true).
+      - V(false) edits the file only, wherever the task runs (image builds).
+    type: raw
+    default: auto
 notes:
   - auditd is found through the pid C(auditctl -s) reports (when C(auditctl) is installed) or
     C(/var/run/auditd.pid), and the process must be named C(auditd).
@@ -76,6 +82,8 @@ notes:
     is applied by the reload."
   - The module does not check that the C(log_group), the C(exec) scripts or the C(plugin_dir) exist;
     auditd checks those when it loads the file.
+extends_documentation_fragment:
+  - immutable.audit.live.shared_kernel
 seealso:
   - module: immutable.audit.audit_info
   - module: immutable.audit.chattr
@@ -131,6 +139,13 @@ running:
   description: Whether auditd runs on the host.
   returned: always
   type: bool
+live_skipped:
+  description:
+    - The environment detected (V(chroot), V(container), V(sandbox), V(no-proc), V(unknown)) when
+      O(reload=auto) left the running auditd alone because the system is not the target's; V(null) otherwise.
+  returned: always
+  type: str
+  sample: chroot
 reloaded:
   description: Whether auditd was sent C(SIGHUP) (or would be, in check mode).
   returned: always
@@ -163,7 +178,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils import _auditd_conf as _conf
-from ansible_collections.immutable.audit.plugins.module_utils import _files
+from ansible_collections.immutable.audit.plugins.module_utils import _files, _kernel_owner
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import AuditError, Auditctl
 
 MODE = 0o640
@@ -209,6 +224,8 @@ class Daemon(object):
 
 def run(module, daemon):
     params = module.params
+    # Before auditctl -s or any signal: is the running auditd the target's?
+    live = _kernel_owner.resolve(module, "reload the audit daemon", option="reload")
     path = params["path"]
     wanted = _conf.validate(params["settings"])
     old_text = _files.read_text(path)
@@ -226,14 +243,15 @@ def run(module, daemon):
     else:
         # pylint: disable-next=protected-access
         file_changed = planned.text != old_text or not _files._meta_ok(path, MODE, 0, 0)
-    pid = daemon.pid()
-    reload = bool(params["reload"] and file_changed and pid)
+    pid = daemon.pid() if live.act else None
+    reload = bool(live.act and file_changed and pid)
     restart = _conf.restart_keys(before, wanted, planned.changed_keys)
     result = dict(
         changed=file_changed, path=path,
         changed_keys=planned.changed_keys, added_keys=planned.added_keys,
         file_changed=file_changed, running=pid is not None, reloaded=reload,
         restart_required=bool(restart and pid), restart_keys=restart, settings=after,
+        live_skipped=live.skipped,
     )
     if module._diff:
         result["diff"] = dict(before_header=path, after_header=path,
@@ -256,7 +274,8 @@ def main():
         argument_spec=dict(
             settings=dict(type="dict", required=True),
             path=dict(type="path", default="/etc/audit/auditd.conf"),
-            reload=dict(type="bool", default=True),
+            reload=dict(type="raw", default="auto"),
+            allow_shared_kernel=_kernel_owner.LIVE_ARGUMENT_SPEC["allow_shared_kernel"],
         ),
         supports_check_mode=True,
     )

@@ -50,7 +50,9 @@ options:
   bootloader:
     description:
       - How the boot loader is updated.
-      - V(auto) uses C(grubby) when installed, otherwise C(update-grub) or C(grub-mkconfig).
+      - V(auto) uses C(grubby) when installed, otherwise C(update-grub) or C(grub-mkconfig). In a chroot, a
+        container or a build sandbox (where the running kernel is not the target's) V(auto) only edits
+        O(grub_file), warns, and returns the environment in RV(live_skipped); name the tool to run it there.
       - V(grub-mkconfig) skips C(grubby) and uses C(update-grub) (a wrapper of C(grub-mkconfig)) or
         C(grub-mkconfig -o) O(grub_cfg).
       - V(none) only edits O(grub_file) (image builds, chroots without a mounted C(/boot)).
@@ -133,6 +135,14 @@ reboot_required:
   description: True when the running kernel's command line lacks a wanted value.
   returned: always
   type: bool
+live_skipped:
+  description:
+    - The environment detected (V(chroot), V(container), V(sandbox), V(no-proc), V(unknown)) when the running
+      kernel is not the target's; then its command line is not compared (RV(current) all null, RV(pending)
+      empty) and O(bootloader=auto) edits only O(grub_file). V(null) on the target itself.
+  returned: always
+  type: str
+  sample: chroot
 """
 
 import collections
@@ -143,7 +153,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.immutable.audit.plugins.module_utils._errors import Failure
 from ansible_collections.immutable.audit.plugins.module_utils import _boot
-from ansible_collections.immutable.audit.plugins.module_utils import _files
+from ansible_collections.immutable.audit.plugins.module_utils import _files, _kernel_owner
 
 C_ENV = {"LANG": "C", "LC_ALL": "C"}
 
@@ -199,7 +209,17 @@ def run(module):
                         % (dropin, grub_file))
     file_changed = bool(edit.changed)
 
-    tool, argv = _tool(module)
+    # The running kernel (its command line, its boot loader) is the target's
+    # only on the target itself, not in a chroot or container on another machine.
+    env = _kernel_owner.detect()
+    skipped = None if env.own else env.kind
+    if skipped and params["bootloader"] == "auto":
+        module.warn("%s: the boot loader was not updated and the running kernel's command line (the machine "
+                    "underneath's) was not compared; only %s was edited (name the bootloader to run it here)"
+                    % (env.reason[0].upper() + env.reason[1:], grub_file))
+        tool, argv = "none", None
+    else:
+        tool, argv = _tool(module)
     command = None
     grubby_before = grubby_after = ""
     if tool != "none" and argv is None:
@@ -219,14 +239,17 @@ def run(module):
     elif tool != "none" and (file_changed or _grub_cfg_stale(params["grub_cfg"], wanted)):
         command = argv
 
-    running = _boot.parse_cmdline(_files.read_text(params["proc_cmdline"]) or "")
-    pending = _boot.differing(running, wanted)
+    if skipped:
+        running, pending = [], collections.OrderedDict()
+    else:
+        running = _boot.parse_cmdline(_files.read_text(params["proc_cmdline"]) or "")
+        pending = _boot.differing(running, wanted)
     result = dict(
         changed=file_changed or command is not None,
         changed_params=edit.changed, grub_file_changed=file_changed,
         bootloader=tool, bootloader_updated=command is not None,
         cmdline_linux=edit.value_after, current=_boot.current_values(running, wanted),
-        pending=dict(pending), reboot_required=bool(pending),
+        pending=dict(pending), reboot_required=bool(pending), live_skipped=skipped,
     )
     if module._diff:
         result["diff"] = [dict(before_header=grub_file, after_header=grub_file,
