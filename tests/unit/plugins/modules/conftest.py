@@ -9,6 +9,9 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
+from ansible_collections.immutable.audit.plugins.module_utils import _kernel_owner
+
+HOST = _kernel_owner.Environment(True, "host", None, {"recorded": "a test's own host"})
 
 
 class _Exit(Exception):
@@ -48,3 +51,10 @@ class ModuleRunner(object):
 @pytest.fixture
 def module_runner(monkeypatch):
     return ModuleRunner(monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def own_kernel(monkeypatch):
+    """Every module test runs on a host whose kernel is its own, whatever
+    machine runs the tests; test_whose_kernel.py sets other environments."""
+    monkeypatch.setattr(_kernel_owner, "detect", lambda probe=None: HOST)
