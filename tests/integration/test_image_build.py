@@ -1,9 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, immutable.audit developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Image-build mode: playbooks/harden.yml converges a debootstrap tree through
-Ansible's chroot connection (community.general.chroot) without touching this
-machine's kernel.
+"""A chroot converge with the roles' default variables: playbooks/harden.yml
+through Ansible's chroot connection (community.general.chroot) converges a
+debootstrap tree and leaves this machine's kernel alone, because the modules
+find out for themselves that the kernel there is not the target's
+(plugins/module_utils/_kernel_owner.py); no image-build variable is set.
 
 The tree is Debian bookworm minbase with auditd, python3 and python3-apt,
 made like scripts/vm/build-image.sh does it: ``debootstrap --foreign``, a
@@ -21,13 +23,17 @@ ansible_collections/community/general is extracted into
 .cache/collections-extra, which is added to ANSIBLE_COLLECTIONS_PATH for this
 test's ansible-playbook runs only.
 
-Safety: the roles never run against this machine. Every module runs inside
-the tree (chroot connection), with auditd_image_build and
-baseline_image_build true; nothing is mounted into the tree (no /proc, so the
-tree's find and facts see only the tree). Before and after, ``auditctl -s``
-(its settings, not the counters), ``auditctl -l``, the host's
-/etc/audit/rules.d and /etc/audit/auditd.conf must be identical. Only
-``auditctl -s`` and ``-l`` are run here (read only).
+Safety, even when the detection is wrong: the tree's auditctl is replaced by
+a stub that records its arguments in the tree and exits 1 without doing
+anything, so a module that decided wrongly fails the run (and the test)
+before anything reaches the kernel; the tree has a policy-rc.d, so no
+service starts. Before and after, ``auditctl -s`` (its settings, not the
+counters), ``auditctl -l``, the host's /etc/audit/rules.d and
+/etc/audit/auditd.conf must be identical. Only ``auditctl -s`` and ``-l`` are
+run here (read only). Three converges: the first (no /proc in the tree: the
+chroot connection mounts nothing), a second that must change nothing, and a
+third with /proc mounted in the tree (then the detection sees a root that is
+not PID 2's), which must change nothing either.
 
 Needs root; skipped with the reason when debootstrap or chroot is missing.
 """
@@ -60,7 +66,19 @@ SUITE = "bookworm"
 PACKAGES = ["auditd", "python3", "python3-apt"]
 TREE_VERSION = "1"   # bump when the way the tree is made changes
 
-PROFILES = ["cis", "stig"]
+STUB_CALLS = "/var/log/audit-stub.calls"
+# The tree's auditctl and auditd would drive the build machine's kernel (auditd
+# registers itself as the kernel's audit daemon and enables auditing): each is
+# replaced by a stub that records the call and refuses, so that a wrong
+# decision fails the run before anything reaches the kernel. (A service
+# manager that starts auditd in a chroot bypasses policy-rc.d: found when the
+# detection was broken on purpose without the auditd stub.)
+STUB = """#!/bin/sh
+echo "%%s $*" >> %s
+echo "%%s stub: refused $*" >&2
+exit 1
+""" % STUB_CALLS
+STUBBED = ("auditctl", "auditd")
 RULES_FILE = "/etc/audit/rules.d/50-immutable-baseline.rules"
 FINALIZE_FILE = "/etc/audit/rules.d/zz-immutable-finalize.rules"
 GRUB_BEFORE = 'GRUB_CMDLINE_LINUX="quiet"\n'
@@ -270,6 +288,13 @@ def tree(pristine_tree):
         os.makedirs(os.path.join(rootfs, "etc/default"), exist_ok=True)
         with open(os.path.join(rootfs, "etc/default/grub"), "w") as f:
             f.write(GRUB_BEFORE)
+        assert os.path.islink(os.path.join(rootfs, "sbin")), "expected a merged-/usr tree"
+        for name in STUBBED:
+            tool = os.path.join(rootfs, "usr/sbin", name)
+            assert os.path.isfile(tool), tool
+            with open(tool, "w") as f:
+                f.write(STUB.replace("%s", name))
+            os.chmod(tool, 0o755)
         yield work, rootfs
     finally:
         _kill_chroot_processes(rootfs)
@@ -300,13 +325,12 @@ def _converge(work, rootfs, extra_collections):
             "        dest: %s\n        mode: \"0600\"\n"
             "      delegate_to: localhost\n"
             % (os.path.join(ROOT, "playbooks", "harden.yml"), rules_json))
-    extra_vars = {"auditd_image_build": True, "baseline_image_build": True,
-                  "baseline_profiles": PROFILES}
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_COLLECTIONS_PATH=os.pathsep.join(
                    [os.path.join(CACHE, "collections"), extra_collections]),
                PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
-    proc = _run([PLAYBOOK_BIN, "-i", inventory, "-e", json.dumps(extra_vars), play],
+    # The roles' default variables: no -e at all.
+    proc = _run([PLAYBOOK_BIN, "-i", inventory, play],
                 cwd=ROOT, env=env, timeout=900)
     rules = None
     if os.path.exists(rules_json):
@@ -320,13 +344,22 @@ def _read(rootfs, path):
         return f.read()
 
 
+def _stub_calls(rootfs):
+    """What the tree's stub auditctl and auditd were asked to do (nothing, if every module decided right)."""
+    path = os.path.join(rootfs, STUB_CALLS.lstrip("/"))
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return f.read().splitlines()
+
+
 def _recap(stdout):
     m = re.search(r"^image\s+:\s+(.*)$", stdout, re.M)
     assert m, stdout[-3000:]
     return dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1)))
 
 
-def test_harden_converges_a_chroot_without_touching_the_host_kernel(tree, collections_extra):
+def test_harden_with_default_variables_converges_a_chroot_without_touching_the_host_kernel(tree, collections_extra):
     work, rootfs = tree
     before = _host_audit_state()
     assert before["status_rc"] == 0 and before["rules_rc"] == 0, before
@@ -337,8 +370,12 @@ def test_harden_converges_a_chroot_without_touching_the_host_kernel(tree, collec
     assert first.returncode == 0, out[-6000:]
     recap = _recap(first.stdout)
     assert recap["failed"] == 0 and recap["unreachable"] == 0 and recap["changed"] > 0, recap
-    assert "auditd_image_build is true: files only" in first.stdout
-    assert "baseline_image_build: the rules and the lock are written to disk only" in first.stdout
+    # Decided by the modules, said by the roles.
+    assert "Image build (the kernel here is not the target's: no-proc, detected by " \
+        "immutable.audit.auditd_config): files only" in first.stdout, first.stdout[-6000:]
+    assert "Image build (the kernel here is not the target's: no-proc, detected by " \
+        "immutable.audit.audit_rules): the rules and the lock are written to disk only" in first.stdout
+    assert _stub_calls(rootfs) == []
 
     # The rules file in the tree: a header, then the computed rules in order,
     # less those on a path the tree lacks (missing_path: skip; the module
@@ -353,9 +390,8 @@ def test_harden_converges_a_chroot_without_touching_the_host_kernel(tree, collec
         assert m, rule
         path = m.group(1) or m.group(2)
         assert not os.path.exists(os.path.join(rootfs, path.lstrip("/"))), rule
-    assert len(body) > 100, len(body)
-    assert "-w /etc/sudoers -p wa -k scope" in rules                      # cis
-    assert "-w /etc/sudoers -p wa -k privilege_modification" in rules     # stig
+    assert len(body) > 50, len(body)
+    assert "-w /etc/sudoers -p wa -k scope" in rules                      # cis, the default profile
     assert any(" -F arch=b32 " in r for r in rules)
     assert not any(r.startswith("-e") or r.startswith("-D") for r in rules)
     # privileged commands: the tree's setuid files, found by find in the chroot
@@ -399,6 +435,22 @@ def test_harden_converges_a_chroot_without_touching_the_host_kernel(tree, collec
     recap2 = _recap(second.stdout)
     assert recap2["failed"] == 0 and recap2["changed"] == 0, (recap2, second.stdout[-6000:])
     assert _snapshot() == files_before
+
+    # With /proc mounted in the tree the chroot is told by its root (not PID
+    # 2's), and again nothing changes and nothing live is attempted.
+    proc_dir = os.path.join(rootfs, "proc")
+    assert _run(["mount", "-t", "proc", "proc", proc_dir]).returncode == 0
+    try:
+        third, _output = _converge(work, rootfs, collections_extra)
+    finally:
+        _run(["umount", proc_dir])
+    assert third.returncode == 0, (third.stdout + third.stderr)[-6000:]
+    recap3 = _recap(third.stdout)
+    assert recap3["failed"] == 0 and recap3["changed"] == 0, (recap3, third.stdout[-6000:])
+    assert "Image build (the kernel here is not the target's: chroot, detected by " \
+        "immutable.audit.audit_rules)" in third.stdout, third.stdout[-6000:]
+    assert _snapshot() == files_before
+    assert _stub_calls(rootfs) == []
 
     # This machine's kernel and audit files were not touched.
     after = _host_audit_state()
