@@ -50,7 +50,7 @@ def test_image_build_check_mode_touches_nothing(tmp_path):
     before = (conf.read_text(), grub.read_text())
     proc = _play(str(play), "--diff")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "auditd_image_build is true: files only" in proc.stdout
+    assert "Image build (auditd_image_build is true): files only" in proc.stdout
     assert '+GRUB_CMDLINE_LINUX="quiet audit=1 audit_backlog_limit=8192"' in proc.stdout
     assert "+max_log_file_action = KEEP_LOGS" in proc.stdout
     assert '"auditd_reboot_required": false' in proc.stdout
