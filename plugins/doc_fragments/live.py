@@ -26,8 +26,8 @@ options:
     type: raw
     default: auto
 notes:
-  - The decision whether the running kernel is the target's is made before anything runs: with
-    O(live=auto) in a chroot or container no C(auditctl) command and no signal reaches the machine underneath.
+  - The decision whether the running kernel is the target's is made before anything runs. With O(live=auto)
+    in a chroot or container no C(auditctl) command and no signal reaches the machine underneath.
 """
 
     # For modules whose live switch has another name (auditd_config's reload).
@@ -35,8 +35,8 @@ notes:
 options:
   allow_shared_kernel:
     description:
-      - With an explicit V(true) for the live switch, act on the kernel and auditd even where the detection says they belong to the
-        machine underneath (a chroot or container). Never needed on a real host.
+      - With an explicit V(true) for the live switch, act on the kernel and auditd even where the detection says
+        they belong to the machine underneath (a chroot or container). Never needed on a real host.
       - Only for the rare case of a deliberate change to the outer machine from inside a chroot.
     type: bool
     default: false

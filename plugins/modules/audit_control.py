@@ -126,7 +126,7 @@ attributes:
     details:
       - Linux with the audit userspace (C(auditctl), C(ausyscall)).
 notes:
-  - Needs root (E(CAP_AUDIT_CONTROL)). The kernel audit subsystem is not namespaced: from a chroot or container
+  - Needs root (E(CAP_AUDIT_CONTROL)). The kernel audit subsystem is not namespaced. From a chroot or container
     C(auditctl) would change (and lock) the machine underneath, which is why O(live=auto) writes only the file
     there and runs neither C(auditctl -s) nor C(auditctl -l).
   - The boot settings take effect when C(augenrules --load) runs (C(auditd.service) on Debian 12, C(audit-rules.service)

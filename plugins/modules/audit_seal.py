@@ -62,7 +62,7 @@ options:
       - V(always) rotates on every run (a timer that seals everything up to now); V(never) seals only what
         auditd rotated by itself.
       - Rotation needs C(num_logs) of 2 or more, otherwise auditd keeps no rotated file.
-      - Rotating signals the running auditd, so it follows O(live): where the system is not the target's
+      - Rotating signals the running auditd, so it follows O(live). Where the system is not the target's
         (a chroot, a container) V(auto) and V(always) seal only what is already rotated.
     type: str
     choices: [auto, always, never]
