@@ -28,6 +28,7 @@ author:
   - immutable.audit developers (@immutable)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - immutable.audit.live.shared_kernel
 attributes:
   check_mode:
     support: full
@@ -82,8 +83,6 @@ notes:
     is applied by the reload."
   - The module does not check that the C(log_group), the C(exec) scripts or the C(plugin_dir) exist;
     auditd checks those when it loads the file.
-extends_documentation_fragment:
-  - immutable.audit.live.shared_kernel
 seealso:
   - module: immutable.audit.audit_info
   - module: immutable.audit.chattr
