@@ -12,6 +12,7 @@ callers must re-list the rules after applying and trust only the listing.
 
 from __future__ import annotations
 
+import gzip
 import grp
 import os
 import pwd
@@ -32,6 +33,9 @@ _ARCH_TABLES = {
     "ppc64": ("ppc64", "ppc"),
     "s390x": ("s390x", "s390"),
 }
+
+# The kernel option that says whether 32-bit programs run, per machine.
+_COMPAT_OPTION = {"x86_64": "CONFIG_IA32_EMULATION", "aarch64": "CONFIG_COMPAT"}
 
 # Keys of `auditctl -s` whose values are numbers.
 _STATUS_INTS = ("enabled", "failure", "pid", "rate_limit", "backlog_limit", "lost",
@@ -68,6 +72,93 @@ def parse_status(text):
         else:
             status[key] = " ".join(parts[1:])
     return status
+
+
+def _kernel_bool(value):
+    """A boolean kernel parameter as the kernel reads it (kstrtobool), or None."""
+    value = value.lower()
+    if value[:1] in ("y", "t", "1") or value == "on":
+        return True
+    if value[:1] in ("n", "f", "0") or value == "off":
+        return False
+    return None
+
+
+def _config_value(config, option):
+    """``y``/``m`` of ``option`` in a kernel config text, or None when not set."""
+    for line in config.splitlines():
+        if line.startswith(option + "="):
+            return line.split("=", 1)[1].strip().strip('"')
+    return None
+
+
+def b32_abi(machine, cmdline=None, config=None, config_source=None):
+    """Whether the kernel runs 32-bit programs: (bool, why) - pure.
+
+    ``cmdline`` is /proc/cmdline and ``config`` the kernel's build config
+    (/boot/config-RELEASE or /proc/config.gz), each None when unreadable.
+    x86_64: the ia32 emulation, unless CONFIG_IA32_EMULATION is off, or
+    ``ia32_emulation=0`` is on the command line (or it is off by default,
+    CONFIG_IA32_EMULATION_DEFAULT_DISABLED, and not turned on). aarch64:
+    CONFIG_COMPAT. Machines without a 32-bit table (ppc64le) have none.
+    Without a readable config the ABI is assumed (rules for it still load),
+    so an unknown kernel keeps its 32-bit coverage.
+    """
+    b32 = _ARCH_TABLES.get(machine, (None, None))[1]
+    if b32 is None:
+        return False, "%s has no 32-bit syscall ABI" % machine
+    option = _COMPAT_OPTION.get(machine)
+    source = config_source or "the kernel config"
+    setting = None
+    for word in (cmdline or "").split(" -- ", 1)[0].split():
+        name, eq, value = word.partition("=")
+        if machine == "x86_64" and name == "ia32_emulation" and eq:
+            setting = _kernel_bool(value)
+    if option and config is not None:
+        if _config_value(config, option) not in ("y", "m"):
+            return False, "%s is not set in %s" % (option, source)
+        if (machine == "x86_64" and setting is not True
+                and _config_value(config, "CONFIG_IA32_EMULATION_DEFAULT_DISABLED") == "y"):
+            return False, ("CONFIG_IA32_EMULATION_DEFAULT_DISABLED is set in %s and the "
+                           "kernel command line has no ia32_emulation=1" % source)
+    if setting is False:
+        return False, "ia32_emulation=0 is on the kernel command line"
+    if option and config is None:
+        return True, "no kernel config to read; the %s ABI is assumed" % b32
+    return True, "%s is set in %s" % (option, source) if option else "%s ABI" % b32
+
+
+def _read_file(path):
+    """The bytes of ``path``, or None when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def _uname():
+    return os.uname()
+
+
+def _text(data):
+    return data.decode("utf-8", "replace") if data is not None else None
+
+
+def read_kernel_facts(read, release):
+    """(cmdline, config, config_source) through ``read(path) -> bytes or None``."""
+    cmdline = _text(read("/proc/cmdline"))
+    for path in ("/boot/config-%s" % release, "/proc/config.gz"):
+        data = read(path)
+        if data is None:
+            continue
+        if path.endswith(".gz"):
+            try:
+                data = gzip.decompress(data)
+            except (IOError, OSError, EOFError):
+                continue
+        return cmdline, _text(data), path
+    return cmdline, None, None
 
 
 def _escape(arg):
@@ -115,16 +206,29 @@ class Auditctl(object):
             raise AuditError("ausyscall %s --dump printed no syscalls" % table)
         return names
 
-    def target(self, machine=None):
-        """A Target with this host's syscall tables and name resolvers."""
-        machine = machine or os.uname()[4]
+    def target(self, machine=None, read=None, release=None):
+        """A Target with this host's syscall tables and name resolvers.
+
+        Whether the kernel runs 32-bit programs (b32_abi) is decided from
+        /proc/cmdline and the kernel config, read through ``read(path) ->
+        bytes or None`` (tests hand in recordings); without, the Target marks
+        b32 absent and desired b32 rules are left out.
+        """
+        uname = _uname()
+        machine = machine or uname[4]
         if machine not in _ARCH_TABLES:
             raise AuditError("unsupported machine type %s" % machine)
         b64, b32 = _ARCH_TABLES[machine]
         syscalls = {"b64": self.syscall_table(b64)}
+        tables = {"b64": b64}
         if b32:
+            # Loaded even without the ABI: such a kernel still accepts and
+            # lists b32 rules (loaded from other files), which must parse.
             syscalls["b32"] = self.syscall_table(b32)
-        return Target(syscalls, native="b64", user=_uid, group=_gid, is_dir=os.path.isdir)
+            tables["b32"] = b32
+        has_b32, why = b32_abi(machine, *read_kernel_facts(read or _read_file, release or uname[2]))
+        return Target(syscalls, native="b64", user=_uid, group=_gid, is_dir=os.path.isdir,
+                      tables=tables, absent={} if has_b32 else {"b32": why})
 
     def change(self, args):
         """Add or delete one rule from its argument list; raise if refused."""

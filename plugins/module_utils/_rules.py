@@ -137,11 +137,19 @@ class Target(object):
     ``native`` is the arch auditctl assumes when a rule names none. ``user``
     and ``group`` resolve names to ids (None if unknown); ``is_dir`` tells
     whether a ``-w`` path is a directory (auditctl stats it to choose).
+    ``tables`` names each arch's ausyscall table ({"b64": "aarch64", ...}),
+    for messages. ``absent`` maps an arch the kernel runs no programs of to
+    why ({"b32": "CONFIG_COMPAT is not set ..."}): its table may still be
+    there, since such a kernel accepts and lists rules for it, but desired
+    rules for it are pointless (drop_absent_syscalls leaves them out).
     """
 
-    def __init__(self, syscalls, native="b64", user=None, group=None, is_dir=None):
+    def __init__(self, syscalls, native="b64", user=None, group=None, is_dir=None,
+                 tables=None, absent=None):
         self.syscalls = syscalls
         self.native = native
+        self.tables = dict(tables or {})
+        self.absent = dict(absent or {})
         self._user = user or (lambda name: None)
         self._group = group or (lambda name: None)
         self._is_dir = is_dir or (lambda path: False)
@@ -163,6 +171,17 @@ class Target(object):
 
     def syscall_name(self, arch, number):
         return self._names.get(arch or self.native, {}).get(number)
+
+    def has_abi(self, arch):
+        """Whether the kernel runs programs of ``arch`` (None: the native one)."""
+        arch = arch or self.native
+        return arch in self.syscalls and arch not in self.absent
+
+    def arch_label(self, arch):
+        """"b64 (aarch64)": the arch as rules write it, with its syscall table."""
+        arch = arch or self.native
+        table = self.tables.get(arch)
+        return "%s (%s)" % (arch, table) if table else arch
 
 
 class Field(object):
@@ -450,7 +469,9 @@ def _parse_value(name, op, raw, target, lst):
         if op not in ("=", "!="):
             raise RuleError("arch only takes = or !=")
         if arch not in target.syscalls:
-            raise RuleError("arch %s is not supported on this host" % raw)
+            why = target.absent.get(arch)
+            raise RuleError("arch %s is not supported on this host%s"
+                            % (raw, " (%s)" % why if why else ""))
         return arch
     if name == "perm":
         return _perm_bits(raw)
@@ -761,6 +782,159 @@ def _resolve_syscalls(args, arch, target):
                 raise RuleError("syscall number %s is out of range" % name)
             numbers.add(num)
     return tuple(sorted(numbers))
+
+
+class SyscallGap(object):
+    """A desired rule that names what the target's kernel does not have.
+
+    ``missing`` are the syscall names absent from the table of the rule's
+    arch, ``no_abi`` is true when the kernel has no ABI for that arch at all
+    (``-F arch=b32`` without 32-bit support). ``kept`` is the rule with the
+    missing names dropped, or None when the rule is left out: no syscall
+    left (an exit rule without -S would match every syscall), no ABI, or
+    ``duplicate`` (the position of an equal rule) once the names are dropped.
+    """
+
+    __slots__ = ("lineno", "text", "arch", "missing", "no_abi", "kept", "duplicate")
+
+    def __init__(self, lineno, text, arch, missing, no_abi, kept):
+        self.lineno = lineno
+        self.text = text
+        self.arch = arch
+        self.missing = missing
+        self.no_abi = no_abi
+        self.kept = kept
+        self.duplicate = None
+
+    def describe(self, target):
+        label = target.arch_label(self.arch)
+        if self.no_abi:
+            why = target.absent.get(self.arch)
+            problem = "this kernel has no arch %s ABI%s" % (self.arch, " (%s)" % why if why else "")
+        else:
+            problem = "syscall%s %s %s not in the syscall table of arch %s" % (
+                "s" if len(self.missing) > 1 else "", ", ".join(self.missing),
+                "are" if len(self.missing) > 1 else "is", label)
+        if self.kept is not None:
+            return "%s; kept as '%s'" % (problem, self.kept)
+        if self.duplicate is not None:
+            return "%s; what is left duplicates rule %d, so the rule is left out" % (
+                problem, self.duplicate)
+        if self.no_abi:
+            return "%s, so the rule is left out" % problem
+        return "%s and no other syscall is left, so the rule is left out" % problem
+
+    def as_dict(self, target):
+        return {"rule": self.text, "position": self.lineno, "arch": self.arch,
+                "table": target.tables.get(self.arch or target.native),
+                "missing_syscalls": list(self.missing), "no_abi": self.no_abi,
+                "kept": self.kept, "reason": self.describe(target)}
+
+
+def _quote(token):
+    return token.replace("\\", "\\\\").replace(" ", "\\ ")
+
+
+def _syscall_gap(text, target, lineno):
+    """The SyscallGap of one rules line, or None (also for lines the parser
+    will refuse anyway: it names their problem better)."""
+    raw = text.rstrip("\n")
+    stripped = raw.lstrip(" ")
+    if not stripped or stripped.startswith("#") or "\r" in raw or "\t" in raw:
+        return None
+    try:
+        opts = _getopt(tokenize(raw))
+    except RuleError:
+        return None
+    if not opts or opts[0][0] not in ("-a", "-A"):
+        return None
+    try:
+        if _list_action(opts[0][1] or "")[0] != "exit":
+            return None
+    except RuleError:
+        return None
+    arch = None
+    for opt, arg in opts:
+        if opt == "-F" and arg is not None:
+            try:
+                name, _op, value = _split_pair(arg)
+            except RuleError:
+                return None
+            if name == "arch":
+                arch = _ARCH_ALIASES.get(value)
+                if arch is None:
+                    return None
+    if not target.has_abi(arch):
+        return SyscallGap(lineno, raw, arch, [], True, None)
+    table = target.syscalls[arch or target.native]
+    missing = []
+    kept_opts = []
+    left = False
+    for opt, arg in opts:
+        if opt != "-S":
+            kept_opts.append((opt, arg))
+            continue
+        names = arg.split(",")
+        if "all" in names:
+            return None
+        present = [n for n in names if n in table or _c_strtol(n) is not None]
+        missing.extend(n for n in names if n not in present and n not in missing)
+        if present:
+            left = True
+            kept_opts.append((opt, ",".join(present)))
+    if not missing:
+        return None
+    kept = None
+    if left:
+        kept = " ".join(_quote(t) for opt, arg in kept_opts
+                        for t in ((opt,) if arg is None else (opt, arg)))
+    return SyscallGap(lineno, raw, arch, missing, False, kept)
+
+
+def drop_absent_syscalls(lines, target):
+    """Fit desired rules to the target's syscall tables. -> (lines, gaps)
+
+    A syscall name the table of a rule's arch lacks (``open`` on aarch64,
+    which only has ``openat``) is dropped from the rule; a rule left with no
+    syscall, a rule for an arch the kernel has no ABI for, and a rule that
+    dropping made equal to another rule are replaced by an empty line, so
+    positions stay those of ``lines``. ``gaps`` lists a SyscallGap for every
+    rule touched. Lines the parser refuses are returned unchanged.
+    """
+    out = list(lines)
+    gaps = []
+    for pos, text in enumerate(lines, 1):
+        gap = _syscall_gap(text, target, pos)
+        if gap is None:
+            continue
+        gaps.append(gap)
+        out[pos - 1] = gap.kept if gap.kept is not None else ""
+    if any(g.kept is not None for g in gaps):
+        _drop_duplicates(out, gaps, target)
+    return out, gaps
+
+
+def _drop_duplicates(lines, gaps, target):
+    canonical = {}
+    for pos, text in enumerate(lines, 1):
+        try:
+            entry = parse_line(text, target, None, pos)
+        except RuleError:
+            continue
+        if isinstance(entry, Rule):
+            canonical[pos] = entry.line
+    reduced = set(g.lineno for g in gaps if g.kept is not None)
+    for gap in gaps:
+        line = canonical.get(gap.lineno)
+        if gap.kept is None or line is None:
+            continue
+        # An equal rule that is kept as written, or an earlier reduced one.
+        for pos in sorted(canonical):
+            if pos != gap.lineno and canonical[pos] == line and (pos < gap.lineno or pos not in reduced):
+                gap.kept, gap.duplicate = None, pos
+                lines[gap.lineno - 1] = ""
+                del canonical[gap.lineno]
+                break
 
 
 # ----------------------------------------------------- files and listings

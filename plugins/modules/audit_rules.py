@@ -88,6 +88,23 @@ options:
     type: str
     choices: [fail, skip]
     default: fail
+  missing_syscall:
+    description:
+      - What to do with a syscall (C(-S)) that the host's syscall table for the rule's arch does not
+        have, such as C(open), C(creat) or C(chown) on aarch64 (which only has C(openat),
+        C(fchownat), ...). The table is the target's own (C(ausyscall --dump) for its machine type).
+      - V(skip) drops those syscalls from the rule and warns, naming the rule, the arch and the
+        syscalls. A rule left with no syscall is left out (without C(-S) it would match every
+        syscall), and so is a rule that dropping made equal to another one. A rule with
+        C(-F arch=b32) on a kernel that runs no 32-bit programs (x86_64 without ia32 emulation,
+        aarch64 without C(CONFIG_COMPAT), ppc64le) is left out too. All are listed in
+        RV(dropped_syscalls); rules left out also in RV(skipped_rules).
+      - V(fail) fails the task naming every such rule and its missing syscalls, with nothing changed.
+      - A syscall name that no table has (a typo) is dropped the same way under V(skip), with the same
+        warning; use V(fail) where the rules are meant for exactly this architecture.
+    type: str
+    choices: [fail, skip]
+    default: skip
   mode:
     description: Permissions of the rules file.
     type: raw
@@ -215,7 +232,10 @@ path:
   returned: always
   type: str
 skipped_rules:
-  description: Rules left out because a directory they watch does not exist here (O(missing_path=skip)).
+  description:
+    - Rules left out on this host - because a directory they watch does not exist (O(missing_path=skip)),
+      or because none of their syscalls exists for their arch or the kernel has no ABI for it
+      (O(missing_syscall=skip)).
   returned: always
   type: list
   elements: dict
@@ -224,7 +244,59 @@ skipped_rules:
       description: The rule as given.
       type: str
     missing:
-      description: The directory that does not exist.
+      description: The directory that does not exist (left out for a missing path).
+      type: str
+    missing_syscalls:
+      description: The syscalls the host's table lacks (left out for missing syscalls).
+      type: list
+      elements: str
+    arch:
+      description: The arch of the rule (V(b64), V(b32); V(null) when the rule names none, which is the native V(b64)).
+      type: str
+    reason:
+      description: Why the rule is left out (left out for missing syscalls).
+      type: str
+dropped_syscalls:
+  description:
+    - Every rule that names a syscall the host's table for its arch lacks, or an arch the kernel has no
+      ABI for (O(missing_syscall=skip)), with what became of it.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - rule: -a always,exit -F arch=b64 -S open,truncate,ftruncate,creat,openat -F exit=-EACCES -F key=access
+      position: 12
+      arch: b64
+      table: aarch64
+      missing_syscalls: [open, creat]
+      no_abi: false
+      kept: -a always,exit -F arch=b64 -S truncate,ftruncate,openat -F exit=-EACCES -F key=access
+      reason: "syscalls open, creat are not in the syscall table of arch b64 (aarch64); kept as '...'"
+  contains:
+    rule:
+      description: The rule as given.
+      type: str
+    position:
+      description: Its position in O(rules) (1-based).
+      type: int
+    arch:
+      description: The arch of the rule (V(b64), V(b32); V(null) when the rule names none).
+      type: str
+    table:
+      description: The ausyscall table of that arch on this host (V(x86_64), V(i386), V(aarch64), V(arm), ...), V(null) when there is none.
+      type: str
+    missing_syscalls:
+      description: The syscall names the table lacks.
+      type: list
+      elements: str
+    no_abi:
+      description: True when the kernel has no ABI for the arch (C(-F arch=b32) without 32-bit support).
+      type: bool
+    kept:
+      description: The rule as applied, without the missing syscalls; V(null) when the rule is left out.
+      type: str
+    reason:
+      description: What was missing and what became of the rule, as in the warning.
       type: str
 warnings_boot:
   description: Problems in the other rules files of the directory that would bite at boot (from the augenrules merge view).
@@ -249,10 +321,31 @@ HEADER = (
 )
 
 
+def _fit_syscalls(module, target):
+    """The desired lines fitted to the target's syscall tables (missing_syscall)."""
+    params = module.params
+    lines, gaps = _rules.drop_absent_syscalls(params["rules"], target)
+    if gaps and params["missing_syscall"] == "fail":
+        raise Failure("%d rule%s name%s what this host's kernel does not have: %s. Nothing was "
+                      "changed; use missing_syscall: skip to drop such syscalls per rule"
+                      % (len(gaps), "s" if len(gaps) > 1 else "", "" if len(gaps) > 1 else "s",
+                         "; ".join("rule %d '%s': %s" % (g.lineno, g.text, g.describe(target))
+                                   for g in gaps)),
+                      rule=gaps[0].text, position=gaps[0].lineno,
+                      dropped_syscalls=[g.as_dict(target) for g in gaps])
+    return lines, gaps
+
+
 def _desired(module, target):
     params = module.params
-    rules = _rules.parse_rules(params["rules"], target)
+    lines, gaps = _fit_syscalls(module, target)
+    rules = _rules.parse_rules(lines, target)
     skipped = []
+    for gap in gaps:
+        module.warn("rule %d '%s': %s" % (gap.lineno, gap.text, gap.describe(target)))
+        if gap.kept is None:
+            skipped.append({"rule": gap.text, "missing_syscalls": list(gap.missing),
+                            "arch": gap.arch, "reason": gap.describe(target)})
     kept = []
     for rule in rules:
         missing = _rules.missing_path(rule, target)
@@ -267,7 +360,7 @@ def _desired(module, target):
                 "directory %s does not exist on this host, so the kernel would refuse the watch "
                 "(use missing_path: skip to leave such rules out on hosts that lack the path)"
                 % missing, rule.text, None, rule.lineno)
-    return kept, skipped
+    return kept, skipped, [g.as_dict(target) for g in gaps]
 
 
 def _boot_view(path, new_text, target):
@@ -296,7 +389,7 @@ def run(module, ctl):
     path = params["path"]
     present = params["state"] == "present"
     target = ctl.target()
-    desired, skipped = _desired(module, target) if present else ([], [])
+    desired, skipped, dropped = _desired(module, target) if present else ([], [], [])
     old_text = _files.read_text(path)
     new_text = _rules.render_file(desired, HEADER) if present else None
     # The rules this task managed before: what its file held.
@@ -322,7 +415,8 @@ def run(module, ctl):
         desired_plan = desired
         managed = set(r.line for r in old_rules)
         if not present:
-            managed.update(r.line for r in _rules.parse_rules(params["rules"], target))
+            managed.update(r.line for r in _rules.parse_rules(
+                _rules.drop_absent_syscalls(params["rules"], target)[0], target))
 
     status = ctl.status() if live.act else {}
     locked = status.get("enabled") == 2
@@ -341,7 +435,8 @@ def run(module, ctl):
         added=[], removed=[], moved=[],
         live_drift=drift, locked=locked, reboot_required=False,
         pending={"add": [], "remove": []},
-        file_changed=file_changed, skipped_rules=skipped, warnings_boot=others,
+        file_changed=file_changed, skipped_rules=skipped, dropped_syscalls=dropped,
+        warnings_boot=others,
         live_skipped=live.skipped,
     )
     if locked and live_changes:
@@ -398,6 +493,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             exclusive=dict(type="bool", default=False),
             missing_path=dict(type="str", choices=["fail", "skip"], default="fail"),
+            missing_syscall=dict(type="str", choices=["fail", "skip"], default="skip"),
             mode=dict(type="raw", default="0640"),
             **_kernel_owner.LIVE_ARGUMENT_SPEC
         ),

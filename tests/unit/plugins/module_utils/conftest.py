@@ -48,6 +48,13 @@ def syscall_tables():
 
 
 @pytest.fixture(scope="session")
+def aarch64_tables():
+    """``ausyscall aarch64 --dump`` (b64) and ``ausyscall arm --dump`` (b32), recorded here too
+    (the tables are compiled into libaudit whatever the machine)."""
+    return {"b64": load_syscalls("syscalls_aarch64.tsv"), "b32": load_syscalls("syscalls_arm.tsv")}
+
+
+@pytest.fixture(scope="session")
 def target(syscall_tables):
     """x86_64 host: native b64, fake users and groups, a fixed set of directories."""
     return _rules.Target(syscall_tables, native="b64", user=USERS.get, group=GROUPS.get,

@@ -3,6 +3,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Units for the auditctl wrapper with a fake run_command: no subprocess, no kernel."""
 
+import gzip
 import os
 
 import pytest
@@ -88,15 +89,130 @@ def test_syscall_table_empty_raises():
     assert "printed no syscalls" in str(info.value)
 
 
+def recorded_host(machine_files):
+    """read(path) serving recorded files: {path: data file name or bytes}."""
+    def read(path):
+        name = machine_files.get(path)
+        if name is None:
+            return None
+        if isinstance(name, bytes):
+            return name
+        with open(os.path.join(DATA, name), "rb") as handle:
+            return handle.read()
+    return read
+
+
+# This machine's /boot has no config: /proc/config.gz (recorded snippet) and /proc/cmdline.
+X86_64_HOST = {"/proc/cmdline": "kernel_config/cmdline-x86_64-6.18.txt",
+               "/boot/config-6.18.44": "kernel_config/x86_64-6.18.config"}
+
+
 def test_target_from_recorded_dumps():
     fake = FakeRun(dumps)
-    target = A.Auditctl(fake).target(machine="x86_64")
+    target = A.Auditctl(fake).target(machine="x86_64", read=recorded_host(X86_64_HOST),
+                                     release="6.18.44")
     assert [c[0] for c in fake.calls] == [["ausyscall", "x86_64", "--dump"],
                                           ["ausyscall", "i386", "--dump"]]
     assert target.native == "b64"
     assert target.syscall_number("b32", "stime") == 25
     assert target.syscall_number("b32", "newfstatat") is None
     assert target.syscall_name(None, 437) == "openat2"
+
+
+def test_target_x86_64_tables_named():
+    target = A.Auditctl(FakeRun(dumps)).target(machine="x86_64", read=recorded_host(X86_64_HOST),
+                                               release="6.18.44")
+    assert target.tables == {"b64": "x86_64", "b32": "i386"} and target.absent == {}
+    assert target.arch_label("b32") == "b32 (i386)" and target.arch_label(None) == "b64 (x86_64)"
+
+
+def test_target_x86_64_without_ia32_emulation_has_no_b32_abi():
+    fake = FakeRun(dumps)
+    cmdline = read_data("kernel_config/cmdline-x86_64-6.18.txt").replace("quiet", "quiet ia32_emulation=0")
+    host = dict(X86_64_HOST, **{"/proc/cmdline": cmdline.encode()})
+    target = A.Auditctl(fake).target(machine="x86_64", read=recorded_host(host), release="6.18.44")
+    # the i386 table is still read: the kernel accepts and lists b32 rules loaded from other files
+    assert [c[0] for c in fake.calls] == [["ausyscall", "x86_64", "--dump"], ["ausyscall", "i386", "--dump"]]
+    assert not target.has_abi("b32") and target.has_abi("b64") and target.has_abi(None)
+    assert "ia32_emulation=0" in target.absent["b32"]
+    assert R.parse_listing("-a always,exit -F arch=b32 -S open -F key=x\n", target)[0].syscalls == (5,)
+
+
+def test_target_aarch64_with_compat_maps_b32_to_arm():
+    fake = FakeRun(dumps)
+    host = {"/boot/config-6.1.0-arm64": "kernel_config/aarch64-compat.config"}
+    target = A.Auditctl(fake).target(machine="aarch64", read=recorded_host(host),
+                                     release="6.1.0-arm64")
+    assert [c[0] for c in fake.calls] == [["ausyscall", "aarch64", "--dump"],
+                                          ["ausyscall", "arm", "--dump"]]
+    assert target.tables == {"b64": "aarch64", "b32": "arm"} and target.has_abi("b32")
+    assert target.syscall_number("b64", "openat") == 56 and target.syscall_number("b64", "open") is None
+    assert target.syscall_number("b32", "open") == 5
+
+
+def test_target_aarch64_without_compat_has_no_b32_abi():
+    fake = FakeRun(dumps)
+    host = {"/proc/config.gz": gzip.compress(read_data("kernel_config/aarch64-nocompat.config").encode())}
+    target = A.Auditctl(fake).target(machine="aarch64", read=recorded_host(host), release="5.14.0")
+    assert not target.has_abi("b32")
+    assert target.absent == {"b32": "CONFIG_COMPAT is not set in /proc/config.gz"}
+
+
+def test_target_ppc64le_has_no_b32():
+    fake = FakeRun(lambda args: (0, "Using ppc64le syscall table:\n0\trestart_syscall\n5\topen\n", ""))
+    target = A.Auditctl(fake).target(machine="ppc64le", read=recorded_host({}), release="6.1.0")
+    assert [c[0] for c in fake.calls] == [["ausyscall", "ppc64le", "--dump"]]
+    assert set(target.syscalls) == {"b64"} and "no 32-bit" in target.absent["b32"]
+    with pytest.raises(R.RuleError, match=r"arch b32 is not supported on this host \(ppc64le has no 32-bit"):
+        R.parse_line("-a always,exit -F arch=b32 -S open -k x", target)
+
+
+X86_CONFIG = read_data("kernel_config/x86_64-6.18.config")
+X86_CMDLINE = read_data("kernel_config/cmdline-x86_64-6.18.txt")
+
+
+@pytest.mark.parametrize("machine, cmdline, config, expected", [
+    # recorded: this machine (6.18, IA32 emulation built in and on by default)
+    ("x86_64", X86_CMDLINE, X86_CONFIG, True),
+    ("x86_64", X86_CMDLINE.replace("quiet", "ia32_emulation=0"), X86_CONFIG, False),
+    ("x86_64", X86_CMDLINE.replace("quiet", "ia32_emulation=off"), X86_CONFIG, False),
+    ("x86_64", X86_CMDLINE.replace("quiet", "ia32_emulation=N"), None, False),
+    ("x86_64", X86_CMDLINE.replace("quiet", "ia32_emulation=1"), X86_CONFIG, True),
+    # after " -- " the words are init's, not the kernel's
+    ("x86_64", X86_CMDLINE.replace("--firecracker-init", "ia32_emulation=0"), X86_CONFIG, True),
+    ("x86_64", X86_CMDLINE, X86_CONFIG.replace("CONFIG_IA32_EMULATION=y",
+                                               "# CONFIG_IA32_EMULATION is not set"), False),
+    # 6.7+: built in but off unless ia32_emulation=1
+    ("x86_64", X86_CMDLINE, X86_CONFIG.replace("# CONFIG_IA32_EMULATION_DEFAULT_DISABLED is not set",
+                                               "CONFIG_IA32_EMULATION_DEFAULT_DISABLED=y"), False),
+    ("x86_64", X86_CMDLINE.replace("quiet", "ia32_emulation=1"),
+     X86_CONFIG.replace("# CONFIG_IA32_EMULATION_DEFAULT_DISABLED is not set",
+                        "CONFIG_IA32_EMULATION_DEFAULT_DISABLED=y"), True),
+    # no config to read: assumed (today's behaviour), unless the cmdline says no
+    ("x86_64", None, None, True),
+    ("aarch64", "console=ttyAMA0 root=/dev/vda2", read_data("kernel_config/aarch64-compat.config"), True),
+    ("aarch64", "console=ttyAMA0 root=/dev/vda2", read_data("kernel_config/aarch64-nocompat.config"), False),
+    # ia32_emulation means nothing on arm64
+    ("aarch64", "ia32_emulation=0", read_data("kernel_config/aarch64-compat.config"), True),
+    ("aarch64", None, None, True),
+    ("ppc64le", None, None, False),
+])
+def test_b32_abi(machine, cmdline, config, expected):
+    has, why = A.b32_abi(machine, cmdline, config, "/boot/config-test")
+    assert has is expected, why
+    assert why
+
+
+def test_read_kernel_facts_prefers_boot_config():
+    host = {"/proc/cmdline": b"ro quiet\n", "/boot/config-6.1.0": b"CONFIG_COMPAT=y\n",
+            "/proc/config.gz": gzip.compress(b"# CONFIG_COMPAT is not set\n")}
+    assert A.read_kernel_facts(recorded_host(host), "6.1.0") == ("ro quiet\n", "CONFIG_COMPAT=y\n",
+                                                               "/boot/config-6.1.0")
+    del host["/boot/config-6.1.0"]
+    assert A.read_kernel_facts(recorded_host(host), "6.1.0")[1:] == ("# CONFIG_COMPAT is not set\n",
+                                                                   "/proc/config.gz")
+    host["/proc/config.gz"] = b"not gzip"
+    assert A.read_kernel_facts(recorded_host(host), "6.1.0") == ("ro quiet\n", None, None)
 
 
 def test_target_unsupported_machine():

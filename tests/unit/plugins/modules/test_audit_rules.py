@@ -14,7 +14,7 @@ import os
 import pytest
 
 from ansible.module_utils import basic
-from ansible_collections.immutable.audit.plugins.module_utils import _rules
+from ansible_collections.immutable.audit.plugins.module_utils import _auditctl, _rules
 from ansible_collections.immutable.audit.plugins.modules import audit_rules
 
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "data")
@@ -25,16 +25,43 @@ def _read(name):
         return handle.read()
 
 
-class FakeKernel(object):
-    """Audit rules and status as the kernel keeps them, driven by argv."""
+# machine -> (b64 table, b32 table), as _auditctl maps them
+TABLES = {"x86_64": ("x86_64", "i386"), "aarch64": ("aarch64", "arm")}
+# What the host files say (read through _auditctl._read_file): recorded on
+# this project's x86_64 machine; the arm64 configs are hand-written snippets.
+HOSTS = {
+    "x86_64": {"/proc/cmdline": "kernel_config/cmdline-x86_64-6.18.txt",
+               "/boot/config-6.18.44": "kernel_config/x86_64-6.18.config"},
+    "aarch64": {"/proc/cmdline": None, "/boot/config-6.18.44": "kernel_config/aarch64-nocompat.config"},
+    "aarch64-compat": {"/proc/cmdline": None,
+                       "/boot/config-6.18.44": "kernel_config/aarch64-compat.config"},
+}
 
-    def __init__(self):
+
+class FakeKernel(object):
+    """Audit rules and status as the kernel keeps them, driven by argv.
+
+    ``host`` names the machine (HOSTS): its syscall tables and the kernel
+    config that decides whether there is a b32 ABI.
+    """
+
+    def __init__(self, host="x86_64"):
         self.enabled = 1
         self.lines = []
         self.commands = []
         self.ignore_adds = False
-        tables = {"b64": _table("syscalls_x86_64.tsv"), "b32": _table("syscalls_i386.tsv")}
+        self.machine = host.split("-")[0]
+        self.files = HOSTS[host]
+        b64, b32 = TABLES[self.machine]
+        tables = {"b64": _table("syscalls_%s.tsv" % b64), "b32": _table("syscalls_%s.tsv" % b32)}
         self.target = _rules.Target(tables, user={"root": 0}.get)
+
+    def read(self, path):
+        name = self.files.get(path)
+        if name is None:
+            return None
+        with open(os.path.join(DATA, name), "rb") as handle:
+            return handle.read()
 
     def run(self, args, environ_update=None, expand_user_and_vars=True):
         assert environ_update and environ_update.get("LANG") == "C"
@@ -42,7 +69,8 @@ class FakeKernel(object):
         self.commands.append(list(args))
         prog, rest = os.path.basename(args[0]), args[1:]
         if prog == "ausyscall":
-            return 0, _read("syscalls_x86_64.tsv" if rest[0] == "x86_64" else "syscalls_i386.tsv"), ""
+            assert rest[0] in TABLES[self.machine] and rest[1:] == ["--dump"], args
+            return 0, _read("syscalls_%s.tsv" % rest[0]), ""
         assert prog == "auditctl", args
         if rest == ["-s"]:
             return 0, _read("auditctl_status.txt").replace("enabled 0", "enabled %d" % self.enabled), ""
@@ -96,8 +124,9 @@ def _table(name):
 
 
 @pytest.fixture
-def kernel():
-    return FakeKernel()
+def kernel(request):
+    """x86_64 unless parametrized (indirect) with a HOSTS name."""
+    return FakeKernel(getattr(request, "param", "x86_64"))
 
 
 @pytest.fixture
@@ -106,6 +135,8 @@ def run(monkeypatch, kernel, module_runner):
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, **kw: "/usr/sbin/" + name)
     monkeypatch.setattr(basic.AnsibleModule, "run_command",
                         lambda self, args, **kw: kernel.run(args, **kw))
+    monkeypatch.setattr(_auditctl, "_uname", lambda: ("Linux", "host", "6.18.44", "#1", kernel.machine))
+    monkeypatch.setattr(_auditctl, "_read_file", kernel.read)
 
     def call(args, check=False, diff=False):
         return module_runner.run(audit_rules.main, args, check=check, diff=diff)
@@ -179,10 +210,27 @@ def test_silently_refused_change_fails_and_keeps_file(run, kernel, tmp_path):
 def test_bad_rule_fails_before_any_change(run, kernel, tmp_path):
     path = str(tmp_path / "50-test.rules")
     kind, res = run({"path": path, "rules": RULES + ["-a always,exit -F arch=b32 -S kexec_file_load -k x",
-                                                     "-w /etc/shadow -p wa"]})
+                                                     "-w /etc/shadow -p wa"],
+                     "missing_syscall": "fail"})
     assert kind == "fail"
     assert "kexec_file_load" in res["msg"] and "arch b32" in res["msg"] and res["position"] == 3
     assert _changes(kernel) == [] and kernel.lines == [] and not os.path.exists(path)
+    kind, res = run({"path": path, "rules": RULES + ["-a always,exit -F arch=b64 -S adjtimex -F uid=nosuchuser"]})
+    assert kind == "fail" and "nosuchuser" in res["msg"] and res["position"] == 3
+    assert _changes(kernel) == [] and kernel.lines == [] and not os.path.exists(path)
+
+
+def test_syscall_absent_from_i386_is_dropped_by_default(run, kernel, tmp_path, module_runner):
+    """kexec_file_load is x86_64 only: skip (the default) leaves the b32 rule out."""
+    path = str(tmp_path / "50-test.rules")
+    bad = "-a always,exit -F arch=b32 -S kexec_file_load -k x"
+    kind, res = run({"path": path, "rules": RULES + [bad]})
+    assert kind == "exit" and kernel.lines == LISTED and res["rules"] == LISTED
+    assert res["skipped_rules"] == [{"rule": bad, "missing_syscalls": ["kexec_file_load"], "arch": "b32",
+                                     "reason": res["dropped_syscalls"][0]["reason"]}]
+    assert res["dropped_syscalls"][0]["table"] == "i386"
+    assert module_runner.warnings == ["rule 3 '%s': %s" % (bad, res["dropped_syscalls"][0]["reason"])]
+    assert "kexec_file_load is not in the syscall table of arch b32 (i386)" in module_runner.warnings[0]
 
 
 def test_foreign_rules_survive_unless_exclusive(run, kernel, tmp_path):
@@ -221,3 +269,104 @@ def test_refused_rule_reports_what_the_kernel_already_changed(run, kernel, tmp_p
     assert "Invalid argument" in res["msg"] and "key=time" in " ".join(res["cmd"])
     assert res["live_changed"] == {"added": [LISTED[0]], "removed": []}
     assert kernel.lines == [LISTED[0]] and not os.path.exists(path)
+
+
+# ------------------------------------------------------------ aarch64 hosts
+
+def _cis():
+    import yaml
+    root = os.path.dirname(os.path.dirname(DATA))
+    with open(os.path.join(os.path.dirname(root), "roles", "baseline", "vars", "profiles", "cis.yml")) as handle:
+        return [r for g in yaml.safe_load(handle)["__baseline_profile_cis"] for r in g["rules"]]
+
+
+def _file_rules(path):
+    with open(path) as handle:
+        return [line for line in handle.read().splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("kernel", ["aarch64"], indirect=True)
+def test_cis_on_aarch64_without_compat(run, kernel, tmp_path, module_runner):
+    path = str(tmp_path / "50-cis.rules")
+    cis = _cis()
+    args = {"path": path, "rules": cis, "missing_path": "skip"}
+    kind, res = run(args)
+    assert kind == "exit", res
+    dropped = res["dropped_syscalls"]
+    b32 = [r for r in cis if " -F arch=b32 " in r]
+    # every b32 rule is left out (no CONFIG_COMPAT), each with its warning
+    left_out = [d for d in dropped if d["kept"] is None]
+    assert [d["rule"] for d in left_out] == b32
+    assert all(d["no_abi"] and "CONFIG_COMPAT is not set in /boot/config-6.18.44" in d["reason"]
+               for d in left_out)
+    assert [s["rule"] for s in res["skipped_rules"] if "missing_syscalls" in s] == b32
+    # the b64 rules with x86-only syscalls lose just those
+    reduced = [d for d in dropped if d["kept"] is not None]
+    assert sorted(n for d in reduced for n in d["missing_syscalls"]) == sorted(
+        ["open", "creat"] * 2 + ["chmod", "chown", "lchown", "rename", "unlink", "create_module",
+                                 "query_module"])
+    assert all(d["arch"] == "b64" and d["table"] == "aarch64" for d in reduced)
+    for entry in dropped:
+        assert "rule %d '%s': %s" % (entry["position"], entry["rule"], entry["reason"]) in module_runner.warnings
+    # every other rule stays; the kernel and the file hold the same, no b32, no missing name
+    watches_skipped = len([s for s in res["skipped_rules"] if "missing" in s])
+    assert len(kernel.lines) == len(cis) - len(b32) - watches_skipped
+    assert kernel.lines == res["rules"] == _file_rules(path)
+    names = set(n for d in reduced for n in d["missing_syscalls"])
+    for line in kernel.lines:
+        assert "arch=b32" not in line
+        if " -S " in line:
+            assert not names & set(line.split(" -S ")[1].split(" ")[0].split(",")), line
+    # listed in aarch64 numbering (fchownat 54, fchown 55)
+    assert "-a always,exit -F arch=b64 -S fchownat,fchown -F auid>=1000 -F auid!=-1 -F key=perm_mod" \
+        in kernel.lines
+    # and again: unchanged, nothing sent to the kernel
+    kernel.commands[:] = []
+    kind, res = run(args)
+    assert kind == "exit" and not res["changed"] and _changes(kernel) == []
+
+
+@pytest.mark.parametrize("kernel", ["aarch64-compat"], indirect=True)
+def test_cis_on_aarch64_with_compat_keeps_b32_rules(run, kernel, tmp_path):
+    path = str(tmp_path / "50-cis.rules")
+    cis = _cis()
+    kind, res = run({"path": path, "rules": cis, "missing_path": "skip"})
+    assert kind == "exit", res
+    b32_live = [line for line in kernel.lines if " -F arch=b32 " in line]
+    assert len(b32_live) == len([r for r in cis if " -F arch=b32 " in r])
+    # arch=b32 is the arm table: chown and lchown exist there, listed in arm numbering
+    assert "-a always,exit -F arch=b32 -S lchown,fchown,chown,fchownat -F auid>=1000 -F auid!=-1 " \
+        "-F key=perm_mod" in b32_live
+    assert [(d["arch"], d["table"], d["missing_syscalls"]) for d in res["dropped_syscalls"]
+            if d["arch"] == "b32"] == [("b32", "arm", ["create_module", "query_module"])]
+    assert not any(d["kept"] is None for d in res["dropped_syscalls"])
+
+
+@pytest.mark.parametrize("kernel", ["aarch64"], indirect=True)
+def test_missing_syscall_fail_changes_nothing(run, kernel, tmp_path, module_runner):
+    path = str(tmp_path / "50-cis.rules")
+    kind, res = run({"path": path, "rules": _cis(), "missing_path": "skip", "missing_syscall": "fail"})
+    assert kind == "fail"
+    assert _changes(kernel) == [] and kernel.lines == [] and not os.path.exists(path)
+    assert "nothing was changed" in res["msg"].lower() and "missing_syscall: skip" in res["msg"]
+    assert "syscalls open, creat are not in the syscall table of arch b64 (aarch64)" in res["msg"]
+    assert "this kernel has no arch b32 ABI" in res["msg"]
+    first = res["dropped_syscalls"][0]
+    assert res["rule"] == first["rule"] and res["position"] == first["position"]
+    assert len(res["dropped_syscalls"]) == len([r for r in _cis() if " -F arch=b32 " in r]) + 6
+    # check mode fails the same way
+    kind, res = run({"path": path, "rules": _cis(), "missing_path": "skip", "missing_syscall": "fail"},
+                    check=True)
+    assert kind == "fail" and _changes(kernel) == []
+
+
+@pytest.mark.parametrize("kernel", ["aarch64"], indirect=True)
+def test_absent_state_finds_rules_written_without_the_dropped_syscalls(run, kernel, tmp_path):
+    path = str(tmp_path / "50-test.rules")
+    rules = ["-a always,exit -F arch=b64 -S open,openat -F key=x", "-a always,exit -F arch=b32 -S open -F key=y"]
+    kind, res = run({"path": path, "rules": rules})
+    assert kind == "exit" and kernel.lines == ["-a always,exit -F arch=b64 -S openat -F key=x"]
+    os.remove(path)
+    kind, res = run({"path": path, "rules": rules, "state": "absent"})
+    assert kind == "exit" and res["removed"] == ["-a always,exit -F arch=b64 -S openat -F key=x"]
+    assert kernel.lines == []
