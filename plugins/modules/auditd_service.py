@@ -155,6 +155,7 @@ class System(object):
     # audit 4.1 moved the PIDFile of its unit to /run/audit/auditd.pid
     pid_files = ("/run/auditd.pid", "/run/audit/auditd.pid", "/var/run/auditd.pid")
     proc = "/proc"
+    init_script = _service.INIT_SCRIPT
 
     def __init__(self, module):
         self.module = module
@@ -184,7 +185,7 @@ class System(object):
         host = _service.Host(
             systemd=systemd, refuse_manual_stop=_service.refuses_manual_stop(props), version=version,
             pid=self.pid(auditctl), auditctl=auditctl, systemctl=systemctl, service=self.which("service"),
-            initscript=_service.INIT_SCRIPT if os.path.isfile(_service.INIT_SCRIPT) else None)
+            initscript=self.init_script if os.path.isfile(self.init_script) else None)
         return host, (_service.start_loads_rules(props) if systemd else None)
 
     def pid(self, auditctl=None):
