@@ -9,12 +9,12 @@ DOCUMENTATION = r"""
 ---
 module: auditd_service
 short_description: Restart or reload auditd the way every platform family allows
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Restarts or reloads the audit daemon on RHEL 8, 9 and 10, Fedora, Debian and Ubuntu with one task.
   - RHEL-family and Ubuntu units set C(RefuseManualStop=yes), so C(systemctl restart auditd) is refused there,
     and on RHEL 9 with audit 3.1.5 or later the C(service) command may be missing. With systemd as PID 1 the
-    module does what upstream's own restart script does: it stops the running auditd with
+    module does what upstream's own restart script does. It stops the running auditd with
     C(auditctl --signal stop) (audit 3.1 and later; older versions such as Debian 12's 3.0.9 get C(SIGTERM) to
     the daemon's pid), waits until that process has exited, then runs C(systemctl start auditd.service).
     Where the unit does not refuse a manual stop (Debian 12) it runs C(systemctl restart auditd.service).
