@@ -206,11 +206,10 @@ def test_b32_abi(machine, cmdline, config, expected):
 def test_read_kernel_facts_prefers_boot_config():
     host = {"/proc/cmdline": b"ro quiet\n", "/boot/config-6.1.0": b"CONFIG_COMPAT=y\n",
             "/proc/config.gz": gzip.compress(b"# CONFIG_COMPAT is not set\n")}
-    assert A.read_kernel_facts(recorded_host(host), "6.1.0") == ("ro quiet\n", "CONFIG_COMPAT=y\n",
-                                                               "/boot/config-6.1.0")
+    read = recorded_host(host)
+    assert A.read_kernel_facts(read, "6.1.0") == ("ro quiet\n", "CONFIG_COMPAT=y\n", "/boot/config-6.1.0")
     del host["/boot/config-6.1.0"]
-    assert A.read_kernel_facts(recorded_host(host), "6.1.0")[1:] == ("# CONFIG_COMPAT is not set\n",
-                                                                   "/proc/config.gz")
+    assert A.read_kernel_facts(read, "6.1.0")[1:] == ("# CONFIG_COMPAT is not set\n", "/proc/config.gz")
     host["/proc/config.gz"] = b"not gzip"
     assert A.read_kernel_facts(recorded_host(host), "6.1.0") == ("ro quiet\n", None, None)
 
