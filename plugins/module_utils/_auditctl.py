@@ -228,7 +228,27 @@ class Auditctl(object):
             tables["b32"] = b32
         has_b32, why = b32_abi(machine, *read_kernel_facts(read or _read_file, release or uname[2]))
         return Target(syscalls, native="b64", user=_uid, group=_gid, is_dir=os.path.isdir,
-                      tables=tables, absent={} if has_b32 else {"b32": why})
+                      tables=tables, absent={} if has_b32 else {"b32": why},
+                      known_anywhere=self._known_anywhere(syscalls))
+
+    def _known_anywhere(self, loaded):
+        """name -> bool: in a table of any architecture ausyscall has. The other
+        tables are read only when a name is missing from the loaded ones."""
+        cache = []
+
+        def known(name):
+            if any(name in table for table in loaded.values()):
+                return True
+            if not cache:
+                names = set()
+                for table in sorted(set(t for pair in _ARCH_TABLES.values() for t in pair if t)):
+                    try:
+                        names.update(self.syscall_table(table))
+                    except AuditError:
+                        pass  # a table this ausyscall was built without
+                cache.append(names)
+            return name in cache[0]
+        return known
 
     def change(self, args):
         """Add or delete one rule from its argument list; raise if refused."""

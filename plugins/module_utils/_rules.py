@@ -145,7 +145,7 @@ class Target(object):
     """
 
     def __init__(self, syscalls, native="b64", user=None, group=None, is_dir=None,
-                 tables=None, absent=None):
+                 tables=None, absent=None, known_anywhere=None):
         self.syscalls = syscalls
         self.native = native
         self.tables = dict(tables or {})
@@ -153,6 +153,10 @@ class Target(object):
         self._user = user or (lambda name: None)
         self._group = group or (lambda name: None)
         self._is_dir = is_dir or (lambda path: False)
+        # Whether some architecture's table (any ausyscall knows) has a name:
+        # a name no table has is a typo, refused whatever missing_syscall says.
+        self._known_anywhere = known_anywhere or (
+            lambda name: any(name in table for table in syscalls.values()))
         self._names = dict(
             (arch, dict((num, name) for name, num in table.items()))
             for arch, table in syscalls.items())
@@ -171,6 +175,9 @@ class Target(object):
 
     def syscall_name(self, arch, number):
         return self._names.get(arch or self.native, {}).get(number)
+
+    def known_anywhere(self, name):
+        return self._known_anywhere(name)
 
     def has_abi(self, arch):
         """Whether the kernel runs programs of ``arch`` (None: the native one)."""
@@ -884,6 +891,11 @@ def _syscall_gap(text, target, lineno):
             kept_opts.append((opt, ",".join(present)))
     if not missing:
         return None
+    unknown = [n for n in missing if not target.known_anywhere(n)]
+    if unknown:
+        raise RuleError("unknown syscall%s %s: no architecture's syscall table has %s (a typo?)"
+                        % ("s" if len(unknown) > 1 else "", ", ".join(unknown),
+                           "them" if len(unknown) > 1 else "it"), raw, None, lineno)
     kept = None
     if left:
         kept = " ".join(_quote(t) for opt, arg in kept_opts

@@ -100,8 +100,8 @@ options:
         aarch64 without C(CONFIG_COMPAT), ppc64le) is left out too. All are listed in
         RV(dropped_syscalls); rules left out also in RV(skipped_rules).
       - V(fail) fails the task naming every such rule and its missing syscalls, with nothing changed.
-      - A syscall name that no table has (a typo) is dropped the same way under V(skip), with the same
-        warning; use V(fail) where the rules are meant for exactly this architecture.
+      - A syscall name that no architecture's table has (a typo such as C(settimeofdya)) is never dropped,
+        whatever this option says; the task fails naming it, with nothing changed.
     type: str
     choices: [fail, skip]
     default: skip

@@ -25,15 +25,26 @@ def _profile(name):
         return [r for g in yaml.safe_load(handle)["__baseline_profile_" + name] for r in g["rules"]]
 
 
+@pytest.fixture(scope="module", name="known_anywhere")
+def fixture_known_anywhere(aarch64_tables, syscall_tables):
+    """What Auditctl.target() answers: a name in any table ausyscall has (here the four recorded)."""
+    names = set()
+    for tables in (aarch64_tables, syscall_tables):
+        for table in tables.values():
+            names.update(table)
+    return names.__contains__
+
+
 @pytest.fixture(scope="module", name="aarch64")
-def fixture_aarch64(aarch64_tables):
+def fixture_aarch64(aarch64_tables, known_anywhere):
     """aarch64 kernel without CONFIG_COMPAT: no b32 table."""
-    return R.Target({"b64": aarch64_tables["b64"]}, tables={"b64": "aarch64"}, absent={"b32": NO_COMPAT})
+    return R.Target({"b64": aarch64_tables["b64"]}, tables={"b64": "aarch64"}, absent={"b32": NO_COMPAT},
+                    known_anywhere=known_anywhere)
 
 
 @pytest.fixture(scope="module", name="aarch64_compat")
-def fixture_aarch64_compat(aarch64_tables):
-    return R.Target(aarch64_tables, tables={"b64": "aarch64", "b32": "arm"})
+def fixture_aarch64_compat(aarch64_tables, known_anywhere):
+    return R.Target(aarch64_tables, tables={"b64": "aarch64", "b32": "arm"}, known_anywhere=known_anywhere)
 
 
 @pytest.fixture(scope="module", name="x86_64")
@@ -189,3 +200,12 @@ def test_cis_and_stig_combined_on_aarch64(aarch64):
 def test_cis_on_x86_64_is_untouched(x86_64):
     cis = _profile("cis")
     assert R.drop_absent_syscalls(cis, x86_64) == (cis, [])
+
+
+def test_a_name_no_architecture_has_is_refused_whatever_missing_syscall_says(aarch64, x86_64):
+    """A typo is not an absent syscall: it fails on every target instead of being dropped."""
+    for target in (aarch64, x86_64):
+        with pytest.raises(R.RuleError) as info:
+            R.drop_absent_syscalls(["-a always,exit -F arch=b64 -S openat,opne -k access"], target)
+        assert "unknown syscall opne: no architecture's syscall table has it" in str(info.value)
+        assert info.value.lineno == 1
