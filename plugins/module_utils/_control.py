@@ -402,3 +402,19 @@ def unmet(result, status_after):
     """Messages for each planned value the kernel does not show after the commands ran."""
     return ["%s is %s, not %s" % (key, status_after.get(key), value)
             for key, value in sorted(result.expected.items()) if status_after.get(key) != value]
+
+
+def reverse(applied, status):
+    """The auditctl arguments that put back the settings ``applied`` changed,
+    from the values of ``status`` (auditctl -s before the task), last change
+    first. -> (argument lists, names that cannot be put back): a set
+    loginuid_immutable stays set until the reboot."""
+    back, stuck = [], []
+    for args in reversed(applied):
+        setting = SETTING.get(args[0])
+        if setting == "loginuid_immutable":
+            stuck.append(setting)
+        elif setting is not None and status.get(setting) is not None:
+            back.append([args[0], str(status[setting])])
+    return back, stuck
+

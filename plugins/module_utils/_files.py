@@ -26,80 +26,200 @@ _HOISTED = ("-D", "-b", "-f", "-e")
 
 
 class FileError(Exception):
-    """A file could not be read or written; names the path and the cause."""
+    """A file could not be read or written; names the path, the operation and the cause."""
+
+    def __init__(self, message, path=None, operation=None, errno_name=None):
+        super(FileError, self).__init__(message)
+        self.path = path
+        self.operation = operation
+        self.errno_name = errno_name
 
 
-def read_text(path):
-    """The file's text, or None if it does not exist."""
-    try:
+# What an operator does about the causes that are not self-explanatory.
+_HINTS = {
+    errno.EPERM: "an immutable or append-only flag (lsattr) refuses it even to root",
+    errno.EACCES: "the task lacks the permission (become: true?), or a security module refuses it",
+    errno.EXDEV: "the temporary file and the target are on different filesystems",
+}
+
+
+def os_error(exc, operation, path):
+    """The one place an OSError becomes a FileError: path, operation, cause."""
+    name = errno.errorcode.get(exc.errno, str(exc.errno))
+    hint = _HINTS.get(exc.errno)
+    return FileError("cannot %s %s: %s (%s)%s" % (operation, path, exc.strerror or exc, name,
+                                                 "; " + hint if hint else ""),
+                     path=path, operation=operation, errno_name=name)
+
+
+class FileIO(object):
+    """Every filesystem call of a read or a write, one method each, so that
+    tests make any single step fail (tests/unit/plugins/module_utils/test_files_faults.py)."""
+
+    def read(self, path):
         with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "surrogateescape")
-    except IOError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
-        raise FileError("cannot read %s: %s" % (path, exc.strerror))
+            return handle.read()
 
+    def mkstemp(self, directory, prefix):
+        return tempfile.mkstemp(prefix=prefix, dir=directory)
 
-def atomic_write(path, content, mode=0o640, uid=0, gid=0):
-    """Write ``content`` to ``path`` only if it differs; return True if written.
-
-    Temp file in the same directory, fsync, owner and mode set before the
-    rename, then the directory fsynced: a crash leaves the old or the new
-    file, never a torn one.
-    """
-    if read_text(path) == content and _meta_ok(path, mode, uid, gid):
-        return False
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise FileError("directory %s does not exist" % directory)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
+    def write(self, fd, data):
         with os.fdopen(fd, "wb") as handle:
-            handle.write(content.encode("utf-8", "surrogateescape"))
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        if os.geteuid() == 0:
-            os.chown(tmp, uid, gid)
-        os.rename(tmp, path)
+
+    def chmod(self, path, mode):
+        os.chmod(path, mode)
+
+    def chown(self, path, uid, gid):
+        os.chown(path, uid, gid)
+
+    def selinux_context(self, path):
+        """The file's security.selinux label, or None where there is none."""
+        try:
+            return os.getxattr(path, "security.selinux")
+        except OSError as exc:
+            if exc.errno in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
+                return None
+            raise
+
+    def set_selinux_context(self, path, label):
+        os.setxattr(path, "security.selinux", label)
+
+    def rename(self, src, dst):
+        os.rename(src, dst)
+
+    def unlink(self, path):
+        os.unlink(path)
+
+    def fsync_dir(self, directory):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+IO = FileIO()
+
+
+def read_text(path, io=None):
+    """The file's text, or None if it does not exist."""
+    try:
+        return (io or IO).read(path).decode("utf-8", "surrogateescape")
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise os_error(exc, "read", path)
+
+
+class Staged(object):
+    """A file's new content, complete and fsynced beside its final path (same
+    directory, so the rename is atomic), not yet in place. Staging first lets
+    a module find out that the disk is full or read-only before it changes
+    the kernel; ``commit`` puts it in place, ``discard`` forgets it."""
+
+    def __init__(self, path, tmp, io):
+        self.path = path
+        self.tmp = tmp
+        self._io = io
+
+    def commit(self):
+        """Rename into place and fsync the directory. A failing directory
+        fsync after the rename is not an error: the new file is in place."""
+        try:
+            self._io.rename(self.tmp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise os_error(exc, "replace", self.path)
+        self.tmp = None
+        try:
+            self._io.fsync_dir(os.path.dirname(self.path) or ".")
+        except OSError:
+            pass
+
+    def discard(self):
+        if self.tmp is not None:
+            try:
+                self._io.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
+
+
+def stage(path, content, mode=0o640, uid=0, gid=0, io=None):
+    """-> Staged: the new content written, fsynced, owned and labelled (the
+    replaced file's SELinux context kept) beside ``path``. Raises FileError
+    naming the step, with nothing left behind."""
+    io = io or IO
+    directory = os.path.dirname(path) or "."
+    try:
+        fd, tmp = io.mkstemp(directory, ".%s." % os.path.basename(path))
     except OSError as exc:
-        _unlink_quietly(tmp)
-        raise FileError("cannot write %s: %s" % (path, exc.strerror))
-    _fsync_dir(directory)
+        if exc.errno == errno.ENOENT:
+            raise FileError("cannot write %s: directory %s does not exist (ENOENT)" % (path, directory),
+                            path=path, operation="write", errno_name="ENOENT")
+        raise os_error(exc, "create a temporary file for", path)
+    staged = Staged(path, tmp, io)
+    step = "write"
+    try:
+        io.write(fd, content.encode("utf-8", "surrogateescape"))
+        step = "set the mode of"
+        io.chmod(tmp, mode)
+        if os.geteuid() == 0:
+            step = "set the owner of"
+            io.chown(tmp, uid, gid)
+        step = "read the SELinux context of"
+        label = io.selinux_context(path)
+        if label is not None:
+            step = "keep the SELinux context of"
+            io.set_selinux_context(tmp, label)
+    except OSError as exc:
+        staged.discard()
+        raise os_error(exc, step, path)
+    return staged
+
+
+def needs_write(path, content, mode, uid=0, gid=0, io=None):
+    """Whether ``path`` lacks this content, mode or (as root) owner."""
+    if read_text(path, io) != content:
+        return True
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise os_error(exc, "stat", path)
+    owner_ok = os.geteuid() != 0 or (st.st_uid, st.st_gid) == (uid, gid)
+    return (st.st_mode & 0o7777) != mode or not owner_ok
+
+
+def atomic_write(path, content, mode=0o640, uid=0, gid=0, io=None):
+    """Write ``content`` to ``path`` only if it differs; return True if written.
+
+    Temp file in the same directory, fsync, owner, mode and SELinux context
+    set before the rename, then the directory fsynced: a crash leaves the old
+    or the new file, never a torn one.
+    """
+    if not needs_write(path, content, mode, uid, gid, io):
+        return False
+    stage(path, content, mode, uid, gid, io).commit()
     return True
 
 
-def remove(path):
+def remove(path, io=None):
     """Remove ``path``; return True if it existed."""
+    io = io or IO
     try:
-        os.unlink(path)
+        io.unlink(path)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return False
-        raise FileError("cannot remove %s: %s" % (path, exc.strerror))
-    _fsync_dir(os.path.dirname(path) or ".")
-    return True
-
-
-def _meta_ok(path, mode, uid, gid):
-    st = os.stat(path)
-    owner_ok = os.geteuid() != 0 or (st.st_uid, st.st_gid) == (uid, gid)
-    return (st.st_mode & 0o7777) == mode and owner_ok
-
-
-def _unlink_quietly(path):
+        raise os_error(exc, "remove", path)
     try:
-        os.unlink(path)
+        io.fsync_dir(os.path.dirname(path) or ".")
     except OSError:
         pass
-
-
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return True
 
 
 def _order(s, pos):
@@ -196,7 +316,7 @@ def read_rules_d(directory=RULES_D):
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return []
-        raise FileError("cannot list %s: %s" % (directory, exc.strerror))
+        raise os_error(exc, "list", directory)
     files = []
     for name in sorted((n for n in names if n.endswith(".rules")), key=version_key):
         path = os.path.join(directory, name)

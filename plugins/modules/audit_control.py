@@ -282,7 +282,7 @@ from ansible_collections.immutable.audit.plugins.module_utils._errors import Fai
 from ansible_collections.immutable.audit.plugins.module_utils import _control, _kernel_owner
 from ansible_collections.immutable.audit.plugins.module_utils._auditctl import AuditError, Auditctl
 from ansible_collections.immutable.audit.plugins.module_utils._files import (
-    FileError, atomic_write, read_rules_d, remove,
+    FileError, read_rules_d, remove, stage,
 )
 from ansible_collections.immutable.audit.plugins.module_utils._rules import RuleError
 
@@ -330,31 +330,43 @@ def run(module, ctl, result):
         # the file, so a lock is persisted before it is applied; -e last.
         settings = [args for args in plan.live if args[0] != "-e"]
         lock = [args for args in plan.live if args[0] == "-e"]
+        # The file is staged before the first setting changes, so a full or
+        # read-only disk fails the task with nothing changed.
+        staged = None
+        if plan.file_changed and plan.content is not None:
+            try:
+                staged = stage(path, plan.content)
+            except FileError as exc:
+                raise Failure("%s. Nothing was changed." % exc)
         done = []
         try:
             for args in settings:
                 ctl.run([ctl.auditctl] + args)
-                done.append("ran " + _command(args))
-            if plan.file_changed:
-                if plan.content is None:
-                    remove(path)
-                else:
-                    atomic_write(path, plan.content)
-                done.append(("removed " if plan.content is None else "wrote ") + path)
+                done.append(args)
+            if staged is not None:
+                staged.commit()
+            elif plan.file_changed:
+                remove(path)
+        except (FileError, AuditError) as exc:
+            if staged is not None:
+                staged.discard()
+            raise _put_back(ctl, status, done, exc, changed=bool(done))
+        done_text = ["ran " + _command(args) for args in done]
+        if plan.file_changed:
+            done_text.append(("removed " if plan.content is None else "wrote ") + path)
+        try:
             for args in lock:
                 ctl.run([ctl.auditctl] + args)
-                done.append("ran " + _command(args))
+                done_text.append("ran " + _command(args))
             if live:
                 result["status_after"] = ctl.status()
-        except FileError as exc:
-            raise Failure("%s. %s" % (exc, _done(done)))
         except AuditError as exc:
-            raise Failure("%s. %s" % (exc, _done(done)), **exc.details())
+            raise Failure("%s. %s" % (exc, _done(done_text)), changed=True, **exc.details())
         missing = _control.unmet(plan, result["status_after"])
         if missing:
             raise Failure(
                 "the kernel does not show what was planned: %s (auditctl exits 0 for some changes the kernel "
-                "refused; only auditctl -s tells). %s" % ("; ".join(missing), _done(done)))
+                "refused; only auditctl -s tells). %s" % ("; ".join(missing), _done(done_text)), changed=True)
     if module._diff:
         managed = [s for s in SETTINGS if params[s] is not None]
         result["diff"] = [
@@ -364,6 +376,25 @@ def run(module, ctl, result):
                  before=_control.status_text(status, managed),
                  after=_control.status_text(result["status_after"], managed)),
         ]
+
+
+def _put_back(ctl, status, done, cause, changed):
+    """The Failure for ``cause`` once the settings already changed are put back."""
+    details = cause.details() if isinstance(cause, AuditError) else {}
+    if not done:
+        return Failure("%s. Nothing was changed." % cause, **details)
+    back, stuck = _control.reverse(done, status)
+    try:
+        for args in back:
+            ctl.run([ctl.auditctl] + args)
+    except AuditError as exc:
+        return Failure("%s. Putting the settings back failed too (%s); changed: %s. auditctl -s shows the kernel now."
+                       % (cause, exc, "; ".join(_command(a) for a in done)), changed=changed, live_restored=False,
+                       **details)
+    kept = " (%s stays set until the reboot)" % ", ".join(stuck) if stuck else ""
+    return Failure("%s. The settings the task had changed were put back (%s)%s; the file is unchanged."
+                   % (cause, "; ".join(_command(a) for a in back) or "nothing to undo", kept),
+                   changed=changed, live_restored=not stuck, **details)
 
 
 def _done(done):
@@ -397,10 +428,13 @@ def main():
     try:
         run(module, ctl, result)
     except (_control.ControlError, Failure) as exc:
+        # What the failure says changed, not what the plan would have changed.
+        result["changed"] = False
         result.update(exc.details)
         _finish(result)
         module.fail_json(msg=str(exc), **result)
     except (RuleError, FileError, AuditError) as exc:
+        result["changed"] = False
         _finish(result)
         module.fail_json(msg="%s. Nothing was changed." % exc, **result)
     _finish(result)

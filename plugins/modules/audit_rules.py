@@ -372,11 +372,13 @@ def _boot_view(path, new_text, target):
     return _files.merge(files, target)
 
 
-def _apply_live(ctl, target, desired, managed, planned):
+def _apply_live(ctl, target, desired, managed, planned, stop=None):
     """Run the plan; on a batch failure, finish change by change for a precise error."""
     try:
-        ctl.change_many(planned.arg_lists())
-    except AuditError:
+        ctl.change_many(planned.arg_lists(), stop=stop)
+    except AuditError as exc:
+        if exc.cmd is None:
+            raise  # stopped on purpose, not refused
         again = _rules.plan(desired, ctl.rules(target), target, managed)
         for args in again.arg_lists():
             ctl.change(args)
@@ -459,30 +461,102 @@ def run(module, ctl):
         ]
 
     if not module.check_mode:
-        if live_changes and not locked:
-            try:
-                _apply_live(ctl, target, desired_plan, managed, planned)
-            except AuditError as exc:
-                now = [line for line in ctl.listing().splitlines() if line and line != "No rules"]
-                before = [r.line for r in live_before]
-                raise Failure("the kernel refused a rule change: %s. The rules file was not "
-                              "written; 'live_changed' lists what the kernel already changed."
-                              % exc, live_rules=now,
-                              live_changed={"added": [line for line in now if line not in before],
-                                            "removed": [line for line in before if line not in now]},
-                              **exc.details())
-            # Listed lines are canonical already: compare them as text.
-            after = [line for line in ctl.listing().splitlines() if line and line != "No rules"]
-            if after != predicted:
-                raise Failure("the kernel listing after applying is not the planned one "
-                              "(a change was refused without an error); the rules file was "
-                              "not written", expected=predicted, actual=after)
-        if file_changed:
-            if present:
-                _files.atomic_write(path, new_text, mode=int(str(params["mode"]), 8))
-            else:
-                _files.remove(path)
+        _converge(module, ctl, target, result, dict(
+            path=path, present=present, new_text=new_text, file_changed=file_changed,
+            live=live_changes and not locked, desired=desired_plan, managed=managed,
+            planned=planned, live_before=live_before, predicted=predicted))
     return result
+
+
+def _listed(ctl):
+    return [line for line in ctl.listing().splitlines() if line and line != "No rules"]
+
+
+def _converge(module, ctl, target, result, job):
+    """Kernel and file change together, or the task says exactly how they differ.
+
+    The new file is staged first (complete and fsynced in its directory), so
+    a full or read-only disk fails the task before the kernel is touched;
+    then the kernel is changed and verified; then the file is put in place.
+    Anything that fails after the first live change puts the kernel back as
+    the task found it (the same no-gap planner, in reverse)."""
+    path, present = job["path"], job["present"]
+    staged = None
+    if job["file_changed"] and present:
+        try:
+            staged = _files.stage(path, job["new_text"], mode=int(str(module.params["mode"]), 8))
+        except _files.FileError as exc:
+            raise Failure("%s; nothing was changed (the kernel was not touched)" % exc, path=path)
+    parent = os.getppid()
+    try:
+        if job["live"]:
+            _apply_live(ctl, target, job["desired"], job["managed"], job["planned"],
+                        stop=lambda: _orphaned(parent))
+            # Listed lines are canonical already: compare them as text.
+            after = _listed(ctl)
+            if after != job["predicted"]:
+                raise _Mismatch("the kernel listing after applying is not the planned one (a change was "
+                                "refused without an error)", expected=job["predicted"], actual=after)
+        if staged is not None:
+            staged.commit()
+        elif job["file_changed"]:
+            _files.remove(path)
+    except (AuditError, _files.FileError, _Mismatch) as exc:
+        if staged is not None:
+            staged.discard()
+        if not job["live"]:
+            raise Failure("%s; the kernel was not touched" % exc, path=path)
+        raise _restored(ctl, target, job, exc)
+
+
+class _Mismatch(Failure):
+    pass
+
+
+def _orphaned(parent):
+    """Why to stop between batches: the process that started the module (the
+    controller's connection) is gone."""
+    if os.getppid() != parent:
+        return "the process that ran this module (pid %d) is gone, so nobody would see the result" % parent
+    return None
+
+
+def _restored(ctl, target, job, cause):
+    """The Failure for ``cause`` after putting the kernel back as found."""
+    before = job["live_before"]
+    wanted = [r.line for r in before]
+    details = dict(cause.details()) if isinstance(cause, AuditError) else dict(getattr(cause, "details", {}))
+    try:
+        back = _rules.plan(before, ctl.rules(target), target, None)
+        _apply_live(ctl, target, before, None, back)
+        now = _listed(ctl)
+        problem = None if now == wanted else "the listing is not the one found"
+    except AuditError as exc:
+        problem = str(exc)
+        try:
+            now = _listed(ctl)
+        except AuditError:
+            now = None
+    file_state = ("the rules file %s is unchanged" % job["path"]) if job["file_changed"] else \
+        "the rules file %s was already as wanted" % job["path"]
+    if problem is None:
+        return Failure("%s. The kernel was put back to the %d rules it held before the task and %s: nothing is "
+                       "left changed, though the kernel's rules changed while the task ran."
+                       % (cause, len(wanted), file_state), changed=True, live_restored=True,
+                       live_rules=now, **details)
+    return Failure("%s. Putting the kernel back failed too (%s): the kernel now holds 'live_rules', which "
+                   "differs from what the task found ('live_rules_before') and %s ('file_rules' lists what "
+                   "loads at boot). Fix the cause and run the task again." % (cause, problem, file_state),
+                   changed=True, live_restored=False, live_rules=now, live_rules_before=wanted,
+                   file_rules=_file_rules(job["path"], target), **details)
+
+
+def _file_rules(path, target):
+    try:
+        text = _files.read_text(path)
+    except _files.FileError:
+        return None
+    return [r.line for r in _rules.parse_text(text, target, path, strict=False).rules] if text else []
 
 
 def main():

@@ -240,8 +240,7 @@ def run(module, daemon):
     if old_text is None:
         file_changed = bool(planned.text)
     else:
-        # pylint: disable-next=protected-access
-        file_changed = planned.text != old_text or not _files._meta_ok(path, MODE, 0, 0)
+        file_changed = _files.needs_write(path, planned.text, MODE, 0, 0)
     pid = daemon.pid() if live.act else None
     reload = bool(live.act and file_changed and pid)
     restart = _conf.restart_keys(before, wanted, planned.changed_keys)

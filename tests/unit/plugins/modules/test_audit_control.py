@@ -10,11 +10,14 @@ fail with EPERM (exit 255), --loginuid-immutable still works. Any other
 command fails the test, so nothing here can reach this machine's kernel.
 """
 
+import errno
 import os
 
 import pytest
 
 from ansible.module_utils import basic
+from ansible_collections.immutable.audit.plugins.module_utils import _files
+from ansible_collections.immutable.audit.tests.unit.plugins.faults import FaultyIO, leftovers
 from ansible_collections.immutable.audit.plugins.modules import audit_control
 
 FINALIZE = "zz-immutable-finalize.rules"
@@ -227,14 +230,16 @@ def test_refused_change_that_exits_0_fails(run, kernel, rules_d):
     assert "Already done: ran auditctl -b 8192; wrote %s." % (rules_d / FINALIZE) in res["msg"]
 
 
-def test_value_the_kernel_refuses_fails_naming_what_was_done(run, kernel, rules_d):
+def test_value_the_kernel_refuses_puts_back_what_was_done(run, kernel, rules_d):
     kind, res = run(dict(backlog_limit=8192, backlog_wait_time=600000))
     assert kind == "fail"
     assert "Invalid argument" in res["msg"] and res["rc"] == 255
-    assert "Already done: ran auditctl -b 8192." in res["msg"] and "wrote" not in res["msg"]
-    assert kernel.status["backlog_limit"] == 8192 and kernel.status["backlog_wait_time"] == 15000
+    assert "The settings the task had changed were put back (auditctl -b 64)" in res["msg"]
+    assert res["changed"] is True and res["live_restored"] is True
+    assert kernel.status["backlog_limit"] == 64 and kernel.status["backlog_wait_time"] == 15000
     # The kernel vets values before they are persisted: nothing reached the file.
     assert not (rules_d / FINALIZE).exists()
+    assert not [n for n in os.listdir(str(rules_d)) if n.startswith(".")]
 
 
 def test_image_build_mode_never_asks_the_kernel(run, kernel, rules_d):
@@ -258,3 +263,26 @@ def test_invalid_value_fails_before_anything(run, kernel, rules_d):
     kind, res = run(dict(backlog_limit=-1))
     assert kind == "fail" and "backlog_limit must be an integer from 0" in res["msg"]
     assert kernel.changes() == [] and finalize(rules_d) is None
+
+
+# ------------------------------------------------------------ file faults
+
+@pytest.mark.parametrize("step", ["mkstemp", "write", "chmod", "rename"])
+def test_a_failing_finalize_write_leaves_the_kernel_as_found(run, kernel, rules_d, monkeypatch, step):
+    """Staged before the first setting: a full disk changes nothing; a rename
+    that fails after -b was applied puts -b back."""
+    io = FaultyIO(step, errno.ENOSPC)
+    monkeypatch.setattr(_files, "IO", io)
+    kind, res = run(dict(backlog_limit=8192, failure=2))
+    assert kind == "fail" and str(rules_d / FINALIZE) in res["msg"] and "(ENOSPC)" in res["msg"], res
+    assert kernel.status["backlog_limit"] == 64 and kernel.status["failure"] == 1
+    assert finalize(rules_d) is None and leftovers(rules_d) == []
+    if step == "rename":
+        assert res["changed"] is True and res["live_restored"] is True
+        assert "put back (auditctl -f 1; auditctl -b 64)" in res["msg"]
+    else:
+        assert "Nothing was changed" in res["msg"] and not res.get("changed")
+    io.step = None
+    assert run(dict(backlog_limit=8192, failure=2))[1]["changed"]
+    assert kernel.status["backlog_limit"] == 8192 and kernel.status["failure"] == 2
+    assert not run(dict(backlog_limit=8192, failure=2))[1]["changed"]

@@ -268,20 +268,31 @@ def test_absent_removes_own_rules_only(run, kernel, tmp_path):
     assert kind == "exit" and not res["changed"]
 
 
-def test_refused_rule_reports_what_the_kernel_already_changed(run, kernel, tmp_path):
+def test_refused_rule_puts_the_kernel_back_and_says_so(run, kernel, tmp_path):
+    """The kernel refuses the second rule after accepting the first: the first
+    is deleted again, the file never written, and changed is true."""
     path = str(tmp_path / "50-test.rules")
+    kernel.lines = ["-w /etc/hosts -p wa -k net"]
     real_change = kernel.change
 
     def refuse_time_rule(argv):
-        if "key=time" in argv:
+        if "key=time" in argv and argv[0] != "-d":
             return 255, "", "Error sending add rule data request (Invalid argument)\n"
         return real_change(argv)
     kernel.change = refuse_time_rule
     kind, res = run({"path": path, "rules": RULES})
     assert kind == "fail"
     assert "Invalid argument" in res["msg"] and "key=time" in " ".join(res["cmd"])
-    assert res["live_changed"] == {"added": [LISTED[0]], "removed": []}
-    assert kernel.lines == [LISTED[0]] and not os.path.exists(path)
+    assert "put back to the 1 rules it held before" in res["msg"]
+    assert res["changed"] is True and res["live_restored"] is True
+    assert res["live_rules"] == ["-w /etc/hosts -p wa -k net"]
+    assert kernel.lines == ["-w /etc/hosts -p wa -k net"] and not os.listdir(str(tmp_path))
+    # the next run, the cause removed, converges; the one after is unchanged
+    kernel.change = real_change
+    kind, res = run({"path": path, "rules": RULES})
+    assert kind == "exit" and res["changed"] and kernel.lines[-2:] == LISTED
+    kind, res = run({"path": path, "rules": RULES})
+    assert kind == "exit" and not res["changed"]
 
 
 # ------------------------------------------------------------ aarch64 hosts
