@@ -306,6 +306,7 @@ warnings_boot:
 """
 
 import os
+import select
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -513,12 +514,26 @@ class _Mismatch(Failure):
     pass
 
 
-def _orphaned(parent):
-    """Why to stop between batches: the process that started the module (the
-    controller's connection) is gone."""
+def _orphaned(parent, fd=1):
+    """Why to stop between batches: nobody will see the result. Either the
+    process that started the module is gone, or the module's output pipe has
+    no reader any more (a killed controller closes the SSH channel; sshd sends
+    no signal to a session without a terminal, so the module would go on)."""
     if os.getppid() != parent:
         return "the process that ran this module (pid %d) is gone, so nobody would see the result" % parent
+    if _output_closed(fd):
+        return "the controller's connection is closed (nobody reads this module's output)"
     return None
+
+
+def _output_closed(fd):
+    """True when ``fd`` is a pipe or socket whose other end is closed."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLERR | select.POLLHUP)
+        return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _restored(ctl, target, job, cause):

@@ -155,3 +155,18 @@ def test_a_missing_directory_is_named():
     with pytest.raises(_files.FileError) as info:
         _files.stage("/nonexistent-dir/x.rules", "x\n")
     assert str(info.value) == "cannot write /nonexistent-dir/x.rules: directory /nonexistent-dir does not exist (ENOENT)"
+
+
+def test_a_pipe_without_reader_counts_as_a_gone_controller():
+    read_end, write_end = os.pipe()
+    try:
+        assert audit_rules._output_closed(write_end) is False
+        assert audit_rules._orphaned(os.getppid(), write_end) is None
+        os.close(read_end)
+        read_end = None
+        assert audit_rules._output_closed(write_end) is True
+        assert "connection is closed" in audit_rules._orphaned(os.getppid(), write_end)
+    finally:
+        os.close(write_end)
+        if read_end is not None:
+            os.close(read_end)
