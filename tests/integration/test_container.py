@@ -73,6 +73,10 @@ TASKS = """
       immutable.audit.boot_params:
         grub_file: "{{{{ tmp }}}}/grub"
       register: boot_auto
+    - name: Restart auditd with the defaults
+      immutable.audit.auditd_service:
+        state: restarted
+      register: service_auto
     - name: Rules, live true
       immutable.audit.audit_rules:
         path: "{{{{ tmp }}}}/rules.d/60-test.rules"
@@ -95,12 +99,19 @@ TASKS = """
         reload: true
       register: config_true
       ignore_errors: true
+    - name: Restart auditd, live true
+      immutable.audit.auditd_service:
+        state: restarted
+        live: true
+      register: service_true
+      ignore_errors: true
     - name: Hand the results to the test
       ansible.builtin.copy:
         content: >-
           {{{{ dict(rules_auto=rules_auto, control_auto=control_auto, config_auto=config_auto,
                    info_auto=info_auto, seal_auto=seal_auto, boot_auto=boot_auto, rules_true=rules_true,
-                   control_true=control_true, config_true=config_true) | to_json }}}}
+                   control_true=control_true, config_true=config_true, service_auto=service_auto,
+                   service_true=service_true) | to_json }}}}
         dest: "{{{{ tmp }}}}/results.json"
         mode: "0600"
 """
@@ -153,7 +164,8 @@ def test_modules_in_a_sandbox_touch_nothing_live(sandbox):
     with open(str(tmp / "results.json")) as handle:
         res = json.load(handle)
 
-    for name in ("rules_auto", "control_auto", "config_auto", "info_auto", "seal_auto", "boot_auto"):
+    for name in ("rules_auto", "control_auto", "config_auto", "info_auto", "seal_auto", "boot_auto",
+                 "service_auto"):
         assert res[name]["live_skipped"] in ("container", "sandbox"), (name, res[name])
     assert res["rules_auto"]["changed"] and res["rules_auto"]["added"] == []
     assert "-w /etc/passwd -p wa -k identity" in (tmp / "rules.d" / "50-test.rules").read_text()
@@ -163,10 +175,12 @@ def test_modules_in_a_sandbox_touch_nothing_live(sandbox):
     assert res["info_auto"]["live_rules"] is None and res["info_auto"]["persisted_rules"]
     assert res["seal_auto"]["rotated"] is False
     assert res["boot_auto"]["bootloader"] == "none" and res["boot_auto"]["reboot_required"] is False
+    assert res["service_auto"]["changed"] is False
     # The warning says why, in the play's output.
     assert "PID namespace other than the machine's" in out
 
-    for name, option in (("rules_true", "live"), ("control_true", "live"), ("config_true", "reload")):
+    for name, option in (("rules_true", "live"), ("control_true", "live"), ("config_true", "reload"),
+                         ("service_true", "live")):
         assert res[name]["failed"], (name, res[name])
         assert res[name]["msg"].startswith("%s: true, but this runs in a PID namespace other than the machine's"
                                            % option), res[name]["msg"]
