@@ -199,6 +199,24 @@ def parse_mountinfo(text):
     return mounts
 
 
+def upper_dirs(text):
+    """{mount_point: upperdir} of the overlay mounts in mountinfo text (a
+    later mount on one point wins). The kernel escapes a comma in an option
+    value as \\054, so splitting the super options on commas is safe."""
+    uppers = {}
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if "-" not in fields[6:]:
+            continue
+        sep = fields.index("-", 6)
+        if fields[sep + 1] != "overlay" or len(fields) <= sep + 3:
+            continue
+        for option in fields[sep + 3].split(","):
+            if option.startswith("upperdir="):
+                uppers[_unescape(fields[4])] = _unescape(option[len("upperdir="):])
+    return uppers
+
+
 def _under(path, mount_point):
     return mount_point == "/" or path == mount_point or path.startswith(mount_point + "/")
 

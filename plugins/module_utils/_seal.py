@@ -56,13 +56,15 @@ import time
 
 try:
     from ansible_collections.immutable.audit.plugins.module_utils._flags import (
-        APPEND, IMMUTABLE, FlagsError, FlagsIO, Target, apply_plan, plan,
+        APPEND, IMMUTABLE, FlagsError, FlagsIO, Target, apply_plan, find_mount, parse_mountinfo, plan, upper_dirs,
     )
     from ansible_collections.immutable.audit.plugins.module_utils._auditd_conf import (
         DEFAULT_LOG_FILE, AuditdConfError, log_paths, read_settings,
     )
 except ImportError:  # installed as a script beside _flags.py and _auditd_conf.py
-    from _flags import APPEND, IMMUTABLE, FlagsError, FlagsIO, Target, apply_plan, plan  # type: ignore
+    from _flags import (  # type: ignore
+        APPEND, IMMUTABLE, FlagsError, FlagsIO, Target, apply_plan, find_mount, parse_mountinfo, plan, upper_dirs,
+    )
     from _auditd_conf import DEFAULT_LOG_FILE, AuditdConfError, log_paths, read_settings  # type: ignore
 
 DEFAULT_SEALED_DIR = "/var/log/audit/sealed"
@@ -328,6 +330,114 @@ def check_layout(sealed_dir, manifest, log_file, chain):
         raise SealError("manifest %s is in auditd's log directory; put it in sealed_dir" % manifest)
 
 
+# --- pure: does the sealed directory keep what is sealed? --------------------
+
+# Filesystems that keep their files in memory: whatever is sealed there is
+# gone at the next reboot.
+VOLATILE_FSTYPES = ("tmpfs", "ramfs", "devtmpfs")
+# What FS_IOC_GETFLAGS answers on a filesystem without inode flags (/proc,
+# /sys, nfs, vfat, ...; AUDIT-SEMANTICS §7). Any other error (EACCES, ...)
+# says nothing about the filesystem and is left to the seal itself.
+NO_FLAGS_ERRNOS = (errno.ENOTTY, errno.EOPNOTSUPP, errno.ENOSYS)
+_VOLATILE_OPTION = "allow_volatile (script: --allow-volatile; seal role: seal_allow_volatile)"
+
+
+def assess_storage(path, checked, mountinfo, probe, exists=True):
+    """What the filesystem of a sealed directory is; pure.
+
+    path: sealed_dir as given (for messages); checked: the directory actually
+    looked at, sealed_dir or, when it does not exist yet, its nearest existing
+    parent (exists False), symlinks resolved (SealIO.storage_facts); mountinfo: the text of
+    /proc/self/mountinfo, or None when it cannot be read; probe: None when
+    FS_IOC_GETFLAGS on `checked` answered, else its errno.
+
+    The mount is the longest mount point that is `checked` or one of its
+    parents, whole path components only (/var/log is not the mount of
+    /var/logs), the later of two mounts on one point (the visible one).
+
+    An overlay is volatile when its upper layer (upperdir), looked up in the
+    same table, is on a volatile filesystem: a live system or overlayroot
+    keeps its writes in RAM exactly like tmpfs. An upper layer that is not
+    in this table (a container's root, mounted in another mount namespace)
+    cannot be judged and is not called volatile; every overlay is reported
+    as weaker protection (the flags are enforced on the merged view only).
+
+    Returns a dict: path, checked, exists, mount_point, fstype, source (None when
+    unknown), volatile (bool), volatile_reason, flags (True, False, or None
+    when the probe failed for another reason), flags_error, overlay_upper.
+    """
+    mounts = parse_mountinfo(mountinfo) if mountinfo is not None else []
+    mount = find_mount(mounts, checked)
+    info = dict(path=path, checked=checked, exists=exists, mount_point=None, fstype=None, source=None, volatile=False,
+                volatile_reason=None, flags=None, flags_error=None, overlay_upper=None)
+    if probe is None:
+        info["flags"] = True
+    else:
+        info["flags_error"] = "%s (%s)" % (os.strerror(probe), errno.errorcode.get(probe, probe))
+        if probe in NO_FLAGS_ERRNOS:
+            info["flags"] = False
+    if mount is None:
+        return info
+    info.update(mount_point=mount.mount_point, fstype=mount.fstype, source=mount.source)
+    if mount.fstype in VOLATILE_FSTYPES:
+        info.update(volatile=True, volatile_reason="%s keeps its files in memory only" % mount.fstype)
+    elif mount.fstype == "overlay":
+        upper = upper_dirs(mountinfo).get(mount.mount_point)
+        info["overlay_upper"] = upper
+        below = find_mount(mounts, upper) if upper else None
+        if below is not None and below.mount_point != mount.mount_point and below.fstype in VOLATILE_FSTYPES:
+            info.update(volatile=True, volatile_reason="its upper layer %s is on %s mounted at %s, in memory only"
+                        % (upper, below.fstype, below.mount_point))
+    return info
+
+
+def storage_verdict(info, allow_volatile=False):
+    """(refusal, findings) for assess_storage's dict; pure.
+
+    refusal is the message to fail with (None to go on): a volatile
+    filesystem unless allow_volatile, and a filesystem without inode flags
+    always (sealing without i and a is not sealing). findings are warnings
+    for the result: volatile_storage (allowed), weaker_protection (overlay),
+    storage_unknown (the mount table could not be read or has no match).
+    """
+    where = info["path"]
+    if not info["exists"]:
+        where = "%s (checked its nearest existing parent %s)" % (info["path"], info["checked"])
+    if info["fstype"] is not None:
+        on = "on %s mounted at %s (source %s)" % (info["fstype"], info["mount_point"], info["source"])
+    else:
+        on = "on a filesystem the mount table does not show"
+    findings = []
+    if info["flags"] is False:
+        return ("sealed_dir %s is %s, which cannot hold inode flags (FS_IOC_GETFLAGS on %s: %s): sealing without "
+                "i on the logs and a on the directory is not sealing; nothing was changed. Use a directory on "
+                "ext4, xfs or btrfs" % (where, on, info["checked"], info["flags_error"]), findings)
+    if info["volatile"]:
+        text = ("sealed_dir %s is %s: %s, so every sealed log would be gone at the next reboot"
+                % (where, on, info["volatile_reason"]))
+        if not allow_volatile:
+            return ("%s; nothing was changed. Use a directory on a disk filesystem (the default is %s), or set %s "
+                    "if the directory is copied elsewhere before a reboot" % (text, DEFAULT_SEALED_DIR,
+                                                                               _VOLATILE_OPTION), findings)
+        findings.append(finding("volatile_storage", text + " (allowed by allow_volatile)", severity="warning",
+                                expected="sealed_dir on a filesystem that survives a reboot",
+                                actual="%s at %s" % (info["fstype"], info["mount_point"])))
+    if info["fstype"] == "overlay":
+        findings.append(finding(
+            "weaker_protection", "sealed_dir %s is on overlayfs mounted at %s: append_only and immutable are "
+            "enforced on the merged view only and stored as the xattr trusted.overlay.protattr; the files in the "
+            "upper layer%s are not protected" % (where, info["mount_point"],
+                                                 " (%s)" % info["overlay_upper"] if info["overlay_upper"] else ""),
+            severity="warning", expected="sealed_dir on a filesystem with native inode flags",
+            actual="overlay at %s" % info["mount_point"]))
+    if info["fstype"] is None:
+        findings.append(finding(
+            "storage_unknown", "the filesystem of sealed_dir %s is unknown (the mount table /proc/self/mountinfo "
+            "cannot be read or has no mount for it): whether it survives a reboot was not checked" % where,
+            severity="warning"))
+    return None, findings
+
+
 # --- the one place with file system calls -----------------------------------
 
 class SealIO(object):
@@ -374,6 +484,27 @@ class SealIO(object):
             first, last = scan(counted)
             size = counted.size
         return Segment(size, digest.hexdigest(), first, last, st.st_dev, st.st_ino, int(st.st_mtime))
+
+    def storage_facts(self, path):
+        """(checked, exists, mountinfo, probe) for assess_storage: the only
+        reads the storage check makes. checked is path or, when it does not
+        exist yet, its nearest existing parent, with symlinks resolved;
+        mountinfo the mount table's text (None if it cannot be read); probe
+        None when FS_IOC_GETFLAGS on checked answers, else its errno."""
+        current = os.path.abspath(path)
+        while not os.path.exists(current) and os.path.dirname(current) != current:
+            current = os.path.dirname(current)
+        checked = os.path.realpath(current)
+        try:
+            mountinfo = self.flags_io.mountinfo()
+        except (IOError, OSError):
+            mountinfo = None
+        probe = None
+        try:
+            self.get_flags(checked)
+        except OSError as exc:
+            probe = exc.errno
+        return checked, checked == os.path.realpath(path), mountinfo, probe
 
     def get_flags(self, path):
         fd = self.flags_io.open(path)
@@ -587,7 +718,8 @@ def _flag_ok(io, path, mask):
 
 def seal(sealed_dir, log_file=DEFAULT_LOG_FILE, manifest=None, num_logs=None, rotate="auto",
          min_size=DEFAULT_MIN_SIZE, prune=(), prune_reason=None, check=False, signal_fn=None, io=None,
-         clock=time.time, sleep=time.sleep, timeout=DEFAULT_TIMEOUT, lock_wait=DEFAULT_LOCK_WAIT):
+         clock=time.time, sleep=time.sleep, timeout=DEFAULT_TIMEOUT, lock_wait=DEFAULT_LOCK_WAIT,
+         allow_volatile=False):
     """Rotate (maybe), move every rotated log out of the chain, seal and record it.
 
     One seal runs at a time (a flock in .staging); a second one waits up to
@@ -596,7 +728,14 @@ def seal(sealed_dir, log_file=DEFAULT_LOG_FILE, manifest=None, num_logs=None, ro
     Returns a dict: changed, rotated, sealed [{name, size, sha256, first,
     last}], repaired [text], discarded [empty rotated files removed],
     pruned [names], flags_set [paths], pending (check mode: what would be
-    sealed), head, records, findings. Raises SealError.
+    sealed), head, records, findings, storage (assess_storage's dict).
+    Raises SealError.
+
+    Before anything changes (in check mode too) the sealed directory's
+    filesystem is checked (assess_storage, storage_verdict): volatile
+    (tmpfs, ramfs, devtmpfs, an overlay over one) is refused unless
+    allow_volatile, then it is a volatile_storage finding; one without inode
+    flags is always refused.
     """
     io = io or SealIO()
     run = _Run(sealed_dir, manifest, io, clock)
@@ -605,6 +744,13 @@ def seal(sealed_dir, log_file=DEFAULT_LOG_FILE, manifest=None, num_logs=None, ro
         conf["num_logs"] = str(num_logs)
     paths = log_paths(conf, listdir=_lister(io))
     check_layout(sealed_dir, run.manifest, paths.log_file, paths.chain)
+    checked, exists, mountinfo, probe = io.storage_facts(sealed_dir)
+    storage = assess_storage(sealed_dir, checked, mountinfo, probe, exists)
+    refusal, warnings = storage_verdict(storage, allow_volatile)
+    if refusal is not None:
+        raise SealError(refusal)
+    run.result["storage"] = storage
+    run.result["findings"].extend(warnings)
     live = io.lstat(paths.log_file)
     wants_rotation = decide_rotate(rotate, live.st_size if live is not None else None, min_size)
     if wants_rotation and num_logs is not None and int(num_logs) < 2:
@@ -1043,11 +1189,14 @@ def main(argv=None, io=None, signal_fn=None, out=None):
 
         python3 _seal.py seal [--sealed-dir D] [--manifest M] [--auditd-conf C]
                               [--log-file F] [--rotate auto|always|never] [--min-size BYTES]
-                              [--lock-wait SECONDS]
+                              [--lock-wait SECONDS] [--allow-volatile]
         python3 _seal.py verify [--sealed-dir D] [--manifest M] [--expected-head H] [--no-flags]
 
     --no-flags verifies a copy without its a and i flags (playbooks/seal_ship.yml
-    runs it on the controller on the shipped logs). Prints the result as JSON. Exit 0: done / verified clean; 1: verify
+    runs it on the controller on the shipped logs). --allow-volatile seals into
+    a sealed directory on tmpfs (or another volatile filesystem) with a warning
+    instead of refusing (seal(allow_volatile)); warnings also go to stderr.
+    Prints the result as JSON. Exit 0: done / verified clean; 1: verify
     found errors; 2: failure (message on stderr).
     """
     import argparse
@@ -1062,6 +1211,8 @@ def main(argv=None, io=None, signal_fn=None, out=None):
     parser.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE)
     parser.add_argument("--lock-wait", type=float, default=DEFAULT_LOCK_WAIT,
                         help="seconds to wait for another seal to finish")
+    parser.add_argument("--allow-volatile", action="store_true",
+                        help="seal: a sealed directory on tmpfs, ramfs or devtmpfs is a warning, not a refusal")
     parser.add_argument("--expected-head")
     parser.add_argument("--no-flags", dest="flags", action="store_false",
                         help="verify a copy: leave out the a and i checks (a copy keeps no flags)")
@@ -1073,7 +1224,9 @@ def main(argv=None, io=None, signal_fn=None, out=None):
             conf = read_settings(args.auditd_conf)
             result = seal(args.sealed_dir, args.log_file or conf.get("log_file") or DEFAULT_LOG_FILE,
                           args.manifest, conf.get("num_logs"), args.rotate, args.min_size, io=io,
-                          signal_fn=signal_fn, lock_wait=args.lock_wait)
+                          signal_fn=signal_fn, lock_wait=args.lock_wait, allow_volatile=args.allow_volatile)
+            for warning in result["findings"]:
+                sys.stderr.write("seal: warning: %s\n" % warning["message"])
     except (SealError, AuditdConfError, FlagsError, OSError) as exc:
         sys.stderr.write("seal: %s\n" % exc)
         return 2

@@ -49,8 +49,22 @@ options:
       - Where sealed logs go. It must not be the log directory or contain it; a subdirectory of the log
         directory is fine, auditd only renames C(audit.log) and C(audit.log.<N>).
       - Created (mode 0700) if missing. Keeps a C(.staging) subdirectory (no flags) for logs in transit.
+      - It must survive a reboot and hold inode flags. With O(state=sealed) (check mode too) the module fails,
+        changing nothing, when O(sealed_dir) or, if it does not exist yet, its nearest existing parent is on
+        a volatile filesystem (C(tmpfs), C(ramfs), C(devtmpfs), or an overlay whose upper layer is on one of
+        them) unless O(allow_volatile=true), or on a filesystem where E(FS_IOC_GETFLAGS) is not supported
+        (C(nfs), C(vfat), C(/proc), C(/sys)). The message names the directory, the filesystem type and the
+        mount point. See RV(storage).
     type: path
     default: /var/log/audit/sealed
+  allow_volatile:
+    description:
+      - Seal into a O(sealed_dir) on a volatile filesystem (C(tmpfs), C(ramfs), C(devtmpfs), an overlay over
+        one), whose sealed logs are gone at the next reboot, with a warning and a V(volatile_storage) entry
+        in RV(findings) instead of failing. For tests, or a directory that is copied elsewhere before a reboot.
+      - A filesystem that cannot hold inode flags is refused all the same.
+    type: bool
+    default: false
   manifest:
     description:
       - The hash-chained manifest (JSON lines). Default C(MANIFEST.jsonl) in O(sealed_dir).
@@ -125,11 +139,20 @@ attributes:
   platform:
     platforms: posix
     details:
-      - Linux; the flags need a filesystem with V(a) and V(i) (ext4, xfs, btrfs; tmpfs).
+      - Linux; the flags need a filesystem with V(a) and V(i) (ext4, xfs, btrfs). tmpfs has them but loses
+        everything at a reboot, so it is refused unless O(allow_volatile=true).
 notes:
   - Root can clear the flags. They stop accidents and unprivileged tampering; the manifest chain plus the head
     the controller keeps (O(expected_head)) is what detects a root that rewrites logs and manifest.
-  - The on-host timer of the C(immutable.audit.seal) role runs the same code as a script.
+  - The on-host timer of the C(immutable.audit.seal) role runs the same code as a script; its
+    C(--allow-volatile) is O(allow_volatile) (the role's C(seal_allow_volatile)).
+  - The filesystem of O(sealed_dir) is the longest mount point of C(/proc/self/mountinfo) that is the directory
+    (symlinks resolved) or one of its parents. On overlayfs V(a) and V(i) are enforced on the merged view only,
+    so sealing there goes on with a V(weaker_protection) warning. An overlay whose upper layer is on C(tmpfs) in
+    the same mount table (a live system, overlayroot) counts as volatile; an upper layer the table does not
+    show (a container's root) is not judged. When the mount table cannot be read the volatility check is
+    skipped with a V(storage_unknown) warning; the flags check still runs.
+  - O(state=verified) only reads and does not check the filesystem.
 seealso:
   - module: immutable.audit.chattr
 """
@@ -229,12 +252,35 @@ pruned_logs:
   returned: when state is verified
   type: list
   elements: str
+storage:
+  description:
+    - The filesystem of O(sealed_dir) (O(state=sealed)) - C(path), C(checked) (the directory looked at, symlinks
+      resolved; its nearest existing parent when C(exists) is false), C(exists), C(mount_point), C(fstype),
+      C(source), C(volatile), C(volatile_reason), C(flags) (whether E(FS_IOC_GETFLAGS) works there),
+      C(flags_error), C(overlay_upper).
+  returned: when state is sealed
+  type: dict
+  sample:
+    path: /var/log/audit/sealed
+    checked: /var/log/audit/sealed
+    exists: true
+    mount_point: /
+    fstype: ext4
+    source: /dev/vda1
+    volatile: false
+    volatile_reason: null
+    flags: true
+    flags_error: null
+    overlay_upper: null
 findings:
   description:
     - What verification found, each with C(kind) (missing, truncated, size_mismatch, digest_mismatch,
       flag_missing, chain_broken, head_not_found, serial_gap, unrecorded, pending, prune_unfinished, torn_tail,
       manifest_missing), C(severity) (error or warning), C(segment), C(record) (manifest line), C(message),
       and C(expected) and C(actual) (what the seal recorded and what is there now; null where the kind has none).
+    - With O(state=sealed), warnings about O(sealed_dir) - V(volatile_storage) (allowed by O(allow_volatile)),
+      V(weaker_protection) (overlayfs), V(storage_unknown) (the mount table cannot be read); each is also a
+      warning of the task.
   returned: always
   type: list
   elements: dict
@@ -285,7 +331,9 @@ def run(module):
     result = _seal.seal(sealed_dir, log_file, manifest, conf.get("num_logs"), rotate,
                         params["rotate_min_size"], params["prune"], params["prune_reason"], module.check_mode,
                         signal_fn=signal_auditd, io=io, timeout=params["rotate_timeout"],
-                        lock_wait=params["lock_wait"])
+                        lock_wait=params["lock_wait"], allow_volatile=params["allow_volatile"])
+    for warning in result["findings"]:
+        module.warn(warning["message"])
     result["live_skipped"] = skipped
     return result
 
@@ -297,6 +345,7 @@ def main():
             log_file=dict(type="path"),
             auditd_conf=dict(type="path", default="/etc/audit/auditd.conf"),
             sealed_dir=dict(type="path", default=_seal.DEFAULT_SEALED_DIR),
+            allow_volatile=dict(type="bool", default=False),
             manifest=dict(type="path"),
             rotate=dict(type="str", choices=["auto", "always", "never"], default="auto"),
             rotate_min_size=dict(type="int", default=_seal.DEFAULT_MIN_SIZE),

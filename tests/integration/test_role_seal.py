@@ -82,7 +82,7 @@ def test_invalid_input_fails_at_validation():
     proc = _play(os.path.join(ROOT, "tests", "roles", "seal", "tests_invalid_input.yml"))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-20000:]
-    assert "failed=0" in proc.stdout and "rescued=10" in proc.stdout, proc.stdout[-5000:]
+    assert "failed=0" in proc.stdout and "rescued=11" in proc.stdout, proc.stdout[-5000:]
     assert "argument 'seal_num_logs' is of type <class 'str'> and we were unable to convert to int" in out
     assert "seal_num_logs must be 2 or more" in out
     # no task beyond the checks ran
@@ -160,13 +160,13 @@ def test_check_mode_sealed_dir_beside_the_log_dir(tmp_path):
     assert _snapshot(host["root"]) == before
 
 
-def _render(tmp_path, host, out_dir):
+def _render(tmp_path, host, out_dir, **more):
     """Render the unit templates with the role's defaults into out_dir (a real run that writes only there)."""
     overrides = tmp_path / "overrides.json"
     overrides.write_text(json.dumps(dict(
         seal_lib_dir=str(host["lib"]), seal_sealed_dir=str(host["sealed"]), seal_max_size=10 ** 12,
         __seal_auditd_conf=str(host["conf"]), __seal_log_file="%s/audit.log" % host["log"],
-        __seal_rw_paths=[str(host["log"])], __seal_python=SYSTEM_PYTHON)))
+        __seal_rw_paths=[str(host["log"])], __seal_python=SYSTEM_PYTHON, **more)))
     play = tmp_path / "render.yml"
     play.write_text(
         "- name: Render the seal units\n  hosts: all\n  gather_facts: false\n"
@@ -180,6 +180,15 @@ def _render(tmp_path, host, out_dir):
     # extra vars outrank the defaults loaded as vars_files
     proc = _play(play, "-e", "@%s" % overrides, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_allow_volatile_reaches_the_service_command(tmp_path):
+    host = _host(tmp_path)
+    units = tmp_path / "rendered"
+    units.mkdir()
+    _render(tmp_path, host, str(units), seal_allow_volatile=True)
+    argv = shlex.split(_unit_value(str(units / "immutable-audit-seal@.service"), "ExecStart"))
+    assert "--allow-volatile" in argv and argv[-2:] == ["--lock-wait", "600"]
 
 
 def _unit_value(path, key):

@@ -8,12 +8,15 @@ temporary directory); the module's signal_auditd is replaced by it, so no
 signal reaches a process, and its SealIO keeps flags in a dict.
 """
 
+import errno
 import json
 import os
+import shutil
+import tempfile
 
 import pytest
 
-from ansible_collections.immutable.audit.plugins.module_utils import _seal
+from ansible_collections.immutable.audit.plugins.module_utils import _flags, _seal
 from ansible_collections.immutable.audit.plugins.modules import audit_seal
 
 from ansible_collections.immutable.audit.tests.unit.plugins.module_utils.test_seal import FakeAuditd, FakeFlags
@@ -34,6 +37,7 @@ def env(tmp_path, monkeypatch, module_runner):
         args.setdefault("sealed_dir", sealed_dir)
         return module_runner.run(audit_seal.main, args, check=check, diff=diff)
     call.auditd, call.flags, call.sealed_dir = auditd, flags, sealed_dir
+    call.warnings, call.tmp_path = module_runner.warnings, tmp_path
     return call
 
 
@@ -123,3 +127,74 @@ def test_auditd_not_running_is_a_clear_failure(env, monkeypatch):
     env.auditd.write(1)
     kind, res = env(rotate="always")
     assert kind == "fail" and "auditd is not running" in res["msg"] and "already done" in res["msg"]
+
+
+# --- a sealed directory must survive a reboot and hold flags ----------------
+
+def _tree(root):
+    return sorted(os.path.relpath(os.path.join(d, n), root) for d, dirs, files in os.walk(root) for n in dirs + files)
+
+
+def test_volatile_sealed_dir_is_refused_with_nothing_changed(env):
+    _fill(env.auditd)
+    log_dir = env.auditd.dir
+    # written by hand: tmpfs mounted on the log directory (the sealed dir does not exist yet)
+    env.flags.mountinfo = lambda: ("22 1 254:0 / / rw - ext4 /dev/vda rw\n"
+                                   "40 22 0:40 / %s rw,relatime - tmpfs tmpfs rw,size=1024k\n" % log_dir)
+    before, signals = _tree(str(env.tmp_path)), env.auditd.signals
+    for check in (True, False):
+        kind, res = env(check=check, rotate="always")
+        assert kind == "fail", res
+        assert env.sealed_dir in res["msg"] and "nearest existing parent %s" % log_dir in res["msg"]
+        assert "on tmpfs mounted at %s" % log_dir in res["msg"] and "allow_volatile" in res["msg"]
+    # no directory created, no rotation signal, no manifest, no flag
+    assert _tree(str(env.tmp_path)) == before and env.auditd.signals == signals and env.flags.flags == {}
+    assert not os.path.exists(env.sealed_dir)
+    # state=verified only reads: no check, the missing manifest is its own finding
+    kind, res = env(state="verified")
+    assert kind == "fail" and "manifest" in res["msg"] and "tmpfs" not in res["msg"]
+
+    kind, res = env(rotate="always", allow_volatile=True)
+    assert kind == "exit" and res["changed"] and len(res["sealed"]) == 2
+    assert res["storage"]["volatile"] and res["storage"]["fstype"] == "tmpfs"
+    assert [f["kind"] for f in res["findings"]] == ["volatile_storage"]
+    assert len(env.warnings) == 1 and "gone at the next reboot" in env.warnings[0]
+
+
+def test_sealed_dir_without_inode_flags_is_refused_even_when_volatile_is_allowed(env):
+    _fill(env.auditd)
+
+    def no_flags(fd):
+        raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
+    env.flags.get = no_flags
+    kind, res = env(rotate="always", allow_volatile=True)
+    assert kind == "fail" and "cannot hold inode flags" in res["msg"] and "on ext4 mounted at /" in res["msg"]
+    assert not os.path.exists(env.sealed_dir) and env.auditd.signals == 1
+
+
+def test_overlay_sealed_dir_seals_with_a_weaker_protection_warning(env):
+    _fill(env.auditd)
+    # written by hand: a container's root overlay, its upper layer in another mount namespace
+    env.flags.mountinfo = lambda: (
+        "500 420 0:52 / / rw,relatime - overlay overlay rw,lowerdir=/l,upperdir=/var/lib/docker/overlay2/x/diff,"
+        "workdir=/var/lib/docker/overlay2/x/work\n")
+    kind, res = env(rotate="always")
+    assert kind == "exit" and [f["kind"] for f in res["findings"]] == ["weaker_protection"]
+    assert "trusted.overlay.protattr" in env.warnings[0]
+
+
+def test_real_mount_table_finds_dev_shm(env):
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm")
+    env.flags.mountinfo = _flags.FlagsIO().mountinfo      # this machine's mount table, fake flags
+    shm = tempfile.mkdtemp(prefix="immutable-audit-test-", dir="/dev/shm")
+    try:
+        mounts = _flags.parse_mountinfo(_flags.FlagsIO().mountinfo())
+        if _flags.find_mount(mounts, os.path.realpath(shm)).fstype != "tmpfs":
+            pytest.skip("/dev/shm is not tmpfs here")
+        _fill(env.auditd)
+        kind, res = env(sealed_dir=os.path.join(shm, "sealed"), rotate="always")
+        assert kind == "fail" and "on tmpfs mounted at /dev/shm" in res["msg"]
+        assert os.listdir(shm) == [] and env.auditd.signals == 1
+    finally:
+        shutil.rmtree(shm)
