@@ -15,6 +15,7 @@ listing are all compared in that form.
 
 from __future__ import annotations
 
+import collections
 import re
 
 from ansible_collections.immutable.audit.plugins.module_utils._audit_tables import (
@@ -927,7 +928,15 @@ def drop_absent_syscalls(lines, target):
 
 
 def _drop_duplicates(lines, gaps, target):
-    canonical = {}
+    """Leave out a reduced rule that equals another rule: one kept as
+    written, wherever it stands, or a reduced one before it (the first such
+    position is its ``duplicate``).
+
+    Linear: only reduced rules are ever left out, so for each canonical line
+    the first rule kept as written never changes, and the first rule still
+    there only moves past the reduced ones left out.
+    """
+    canonical = {}           # position -> canonical line
     for pos, text in enumerate(lines, 1):
         try:
             entry = parse_line(text, target, None, pos)
@@ -936,17 +945,31 @@ def _drop_duplicates(lines, gaps, target):
         if isinstance(entry, Rule):
             canonical[pos] = entry.line
     reduced = set(g.lineno for g in gaps if g.kept is not None)
+    positions = {}           # canonical line -> its positions, in order
+    first_plain = {}         # canonical line -> first position kept as written
+    for pos, line in canonical.items():
+        positions.setdefault(line, []).append(pos)
+        if pos not in reduced and line not in first_plain:
+            first_plain[line] = pos
+    start = dict((line, 0) for line in positions)   # first entry still there
     for gap in gaps:
         line = canonical.get(gap.lineno)
         if gap.kept is None or line is None:
             continue
-        # An equal rule that is kept as written, or an earlier reduced one.
-        for pos in sorted(canonical):
-            if pos != gap.lineno and canonical[pos] == line and (pos < gap.lineno or pos not in reduced):
-                gap.kept, gap.duplicate = None, pos
-                lines[gap.lineno - 1] = ""
-                del canonical[gap.lineno]
-                break
+        at = positions[line]
+        i = start[line]
+        while at[i] not in canonical:
+            i += 1
+        start[line] = i
+        first = at[i]          # never after gap.lineno: that one is still there
+        if first != gap.lineno:
+            duplicate = first
+        else:
+            duplicate = first_plain.get(line)
+        if duplicate is not None:
+            gap.kept, gap.duplicate = None, duplicate
+            lines[gap.lineno - 1] = ""
+            del canonical[gap.lineno]
 
 
 # ----------------------------------------------------- files and listings
@@ -1078,16 +1101,16 @@ def effective_order(rules):
 
     Lists come in kernel order; inside a list, -A rules go to the front.
     """
+    front = dict((lst, []) for lst in LISTS)
+    back = dict((lst, []) for lst in LISTS)
+    for rule in rules:
+        if rule.list in back:
+            (front if rule.prepend else back)[rule.list].append(rule)
     ordered = []
     for lst in LISTS:
-        seq = []
-        for rule in rules:
-            if rule.list == lst:
-                if rule.prepend:
-                    seq.insert(0, rule)
-                else:
-                    seq.append(rule)
-        ordered.extend(seq)
+        # Each -A goes before all earlier ones: the last -A comes first.
+        ordered.extend(reversed(front[lst]))
+        ordered.extend(back[lst])
     return ordered
 
 
@@ -1224,16 +1247,76 @@ def simulate(live, plan_):
     Used for the predicted "after" in check mode and to verify a real run:
     the listing afterwards must be exactly this.
     """
-    lists = dict((lst, [r.line for r in live if r.list == lst]) for lst in LISTS)
+    lists = dict((lst, _Sequence()) for lst in LISTS)
+    for rule in live:
+        lists[rule.list].append(rule.line)
     for verb, rule in plan_.operations():
         seq = lists[rule.list]
         if verb == "prepend":
-            seq.insert(0, rule.line)
+            seq.prepend(rule.line)
         elif verb == "add":
             seq.append(rule.line)
-        elif rule.line in seq:
+        else:
             seq.remove(rule.line)
-    return [line for lst in LISTS for line in lists[lst]]
+    return [line for lst in LISTS for line in lists[lst].lines()]
+
+
+class _Sequence(object):
+    """A list of lines that only grows at its ends and loses first
+    occurrences (what list.insert(0, x), append(x) and remove(x) do), each
+    in constant time.
+
+    Every element gets a slot number: prepends count down from 0, appends
+    up, so the slots in order are the list. ``_slots`` holds the occupied
+    slots of each line: the slot, or a deque of them in order when a line
+    occurs more than once (as a list allows); the first occurrence is always
+    the leftmost slot.
+    """
+
+    __slots__ = ("_line", "_slots", "_lo", "_hi")
+
+    def __init__(self):
+        self._line = {}                          # slot -> line
+        self._slots = {}                         # line -> slot, or deque of slots
+        self._lo = self._hi = 0                  # slots used: [_lo, _hi)
+
+    def _file(self, line, slot, left):
+        self._line[slot] = line
+        slots = self._slots.get(line)
+        if slots is None:
+            self._slots[line] = slot
+            return
+        if not isinstance(slots, collections.deque):
+            slots = self._slots[line] = collections.deque((slots,))
+        if left:
+            slots.appendleft(slot)
+        else:
+            slots.append(slot)
+
+    def append(self, line):
+        self._file(line, self._hi, False)
+        self._hi += 1
+
+    def prepend(self, line):
+        self._lo -= 1
+        self._file(line, self._lo, True)
+
+    def remove(self, line):
+        """Drop the first occurrence of ``line``, if there is one."""
+        slots = self._slots.get(line)
+        if slots is None:
+            return
+        if isinstance(slots, collections.deque):
+            if not slots:
+                return
+            slot = slots.popleft()
+        else:
+            slot = slots
+            del self._slots[line]
+        del self._line[slot]
+
+    def lines(self):
+        return [self._line[i] for i in range(self._lo, self._hi) if i in self._line]
 
 
 def missing_path(rule, target):
@@ -1294,6 +1377,104 @@ def plan(desired, live, target, managed=None):
     return result
 
 
+class _OverlapIndex(object):
+    """Rules of one filter list, each with a number, searchable by may_overlap.
+
+    ``highest(rule)`` is the highest number among the stored rules that
+    ``may_overlap(rule, stored)`` is true for, or None: the same answer as
+    comparing ``rule`` with every stored rule, in about one dict lookup per
+    shape of stored rule (and per syscall of ``rule``) instead of one
+    comparison per stored rule.
+
+    may_overlap looks at three things. Rules with a path field only compete
+    with rules on the same path: a dict by path. The others are compared
+    through _signature, the arch, the syscall set and the single-valued
+    fields, and differ only where both rules have a value. So the rules are
+    grouped by shape (whether they have an arch, whether a syscall set, which
+    single-valued fields); within a group, the rules a query may overlap are
+    exactly those whose values equal the query's on the parts both have, one
+    of them the syscall when both have sets (a rule is filed under each of
+    its syscalls). Each group keeps one dict per such choice of parts, built
+    on the first query that needs it and kept up to date by ``add``.
+    """
+
+    def __init__(self):
+        self._paths = {}     # watched path -> highest number
+        self._groups = {}    # (has arch, has syscalls, field names) -> _OverlapGroup
+
+    def add(self, rule, number):
+        path = _watched_path(rule)
+        if path is not None:
+            if path not in self._paths or self._paths[path] < number:
+                self._paths[path] = number
+            return
+        sig = _signature(rule)
+        shape = (sig[0] is not None, sig[1] is not None, frozenset(sig[2]))
+        group = self._groups.get(shape)
+        if group is None:
+            group = self._groups[shape] = _OverlapGroup(*shape)
+        group.add(sig, number)
+
+    def highest(self, rule):
+        path = _watched_path(rule)
+        if path is not None:
+            return self._paths.get(path)
+        sig = _signature(rule)
+        best = None
+        for group in self._groups.values():
+            found = group.highest(sig)
+            if found is not None and (best is None or found > best):
+                best = found
+        return best
+
+
+class _OverlapGroup(object):
+    """The rules of one shape in an _OverlapIndex (see there)."""
+
+    __slots__ = ("has_arch", "has_syscalls", "names", "members", "views")
+
+    def __init__(self, has_arch, has_syscalls, names):
+        self.has_arch = has_arch
+        self.has_syscalls = has_syscalls
+        self.names = names
+        self.members = []        # (signature, number)
+        self.views = {}          # (use arch, field names, use syscalls) -> {key: highest}
+
+    @staticmethod
+    def _file(view, spec, sig, number):
+        use_arch, names, use_syscalls = spec
+        key = ((sig[0],) if use_arch else ()) + tuple(sig[2][n] for n in names)
+        for k in ([key + (s,) for s in sig[1]] if use_syscalls else [key]):
+            if k not in view or view[k] < number:
+                view[k] = number
+
+    def add(self, sig, number):
+        self.members.append((sig, number))
+        for spec, view in self.views.items():
+            self._file(view, spec, sig, number)
+
+    def highest(self, sig):
+        arch, syscalls, single = sig
+        use_arch = arch is not None and self.has_arch
+        names = tuple(sorted(n for n in single if n in self.names))
+        use_syscalls = syscalls is not None and self.has_syscalls
+        spec = (use_arch, names, use_syscalls)
+        view = self.views.get(spec)
+        if view is None:
+            view = self.views[spec] = {}
+            for member, number in self.members:
+                self._file(view, spec, member, number)
+        key = ((arch,) if use_arch else ()) + tuple(single[n] for n in names)
+        if not use_syscalls:
+            return view.get(key)
+        best = None
+        for s in syscalls:
+            found = view.get(key + (s,))
+            if found is not None and (best is None or found > best):
+                best = found
+        return best
+
+
 def _plan_list(want, have, result, target):
     have_pos = dict((r.line, i) for i, r in enumerate(have))
     # New rules before the first rule that is already live are prepended.
@@ -1306,17 +1487,30 @@ def _plan_list(want, have, result, target):
     else:
         rest = want          # nothing of this list is live yet: append in order
     appended = []            # rules that end up after every kept rule
+    after = _OverlapIndex()  # appended[:indexed]: indexes grow only when asked
+    indexed = 0
     kept = []                # (position in have, rule)
+    kept_index = _OverlapIndex()   # kept[:kept_indexed], numbered by position
+    kept_indexed = 0
     last_kept = -1           # the highest position kept so far
     for rule in rest:
         pos = have_pos.get(rule.line)
         if pos is None:
             appended.append(rule)
             continue
-        # Only kept rules that sit after this one in the kernel can clash with
-        # its desired place; while the order agrees there are none to scan.
-        blocked = any(may_overlap(rule, a) for a in appended) or (last_kept > pos and any(
-            p > pos and may_overlap(rule, k) for p, k in kept))
+        # A rule stays unless it may overlap an appended rule or a kept rule
+        # that sits after it in the kernel; while the order agrees there is
+        # no such kept rule to look for.
+        for new in appended[indexed:]:
+            after.add(new, 0)
+        indexed = len(appended)
+        blocked = after.highest(rule) is not None
+        if not blocked and last_kept > pos:
+            for p, k in kept[kept_indexed:]:
+                kept_index.add(k, p)
+            kept_indexed = len(kept)
+            clash = kept_index.highest(rule)
+            blocked = clash is not None and clash > pos
         if blocked:
             appended.append(rule)
             result.move.append(have[pos])
