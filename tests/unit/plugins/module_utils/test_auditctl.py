@@ -318,3 +318,27 @@ def test_change_many_single_and_empty():
     assert fake.calls == []
     ctl.change_many([["-a", "always,exit", "-S", "all", "-F", "uid=0"]])
     assert [c[0] for c in fake.calls] == [["auditctl", "-a", "always,exit", "-S", "all", "-F", "uid=0"]]
+
+
+def _lister(outputs):
+    calls = []
+
+    def run_command(args, **kwargs):
+        calls.append(list(args))
+        return 0, outputs[min(len(calls), len(outputs)) - 1], ""
+    return run_command, calls
+
+
+def test_a_listing_that_lost_a_rule_is_read_again():
+    """One read without a rule (netlink replies dropped), then two full ones."""
+    full = "-w /etc/a -p wa -k x\n-w /etc/b -p wa -k x\n"
+    run_command, calls = _lister(["-w /etc/a -p wa -k x\n", full, full])
+    assert A.Auditctl(run_command).listing() == full
+    assert len(calls) == 3
+
+
+def test_a_listing_that_never_settles_fails():
+    run_command, _calls = _lister(["a\n", "b\n", "a\n", "b\n"])
+    with pytest.raises(A.AuditError) as info:
+        A.Auditctl(run_command).listing()
+    assert "different listing on each of 4 reads" in str(info.value)
