@@ -73,6 +73,7 @@ def make_target():
     tables = {"b64": _table("syscalls_x86_64.tsv"), "b32": _table("syscalls_i386.tsv")}
     # Directories: /, /etc, /etc/audit, /srv and /etc/dNNN; every watched
     # name (bigf..., f...) is a file.
+
     def is_dir(path):
         base = path.rstrip("/").rsplit("/", 1)[-1]
         return not (base.startswith("bigf") or base.startswith("f"))
@@ -176,7 +177,7 @@ def run_once(shape, n, scenario, budget, trace=False):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="1000,5000,20000")
     parser.add_argument("--shapes", default="onedir,spread,syscall")
     parser.add_argument("--scenarios", default="empty,change1,noop")

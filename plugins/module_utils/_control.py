@@ -417,4 +417,3 @@ def reverse(applied, status):
         elif setting is not None and status.get(setting) is not None:
             back.append([args[0], str(status[setting])])
     return back, stuck
-

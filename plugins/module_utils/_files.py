@@ -47,9 +47,8 @@ def os_error(exc, operation, path):
     """The one place an OSError becomes a FileError: path, operation, cause."""
     name = errno.errorcode.get(exc.errno, str(exc.errno))
     hint = _HINTS.get(exc.errno)
-    return FileError("cannot %s %s: %s (%s)%s" % (operation, path, exc.strerror or exc, name,
-                                                 "; " + hint if hint else ""),
-                     path=path, operation=operation, errno_name=name)
+    message = "cannot %s %s: %s (%s)%s" % (operation, path, exc.strerror or exc, name, "; " + hint if hint else "")
+    return FileError(message, path=path, operation=operation, errno_name=name)
 
 
 class FileIO(object):

@@ -416,9 +416,9 @@ def storage_verdict(info, allow_volatile=False):
         text = ("sealed_dir %s is %s: %s, so every sealed log would be gone at the next reboot"
                 % (where, on, info["volatile_reason"]))
         if not allow_volatile:
-            return ("%s; nothing was changed. Use a directory on a disk filesystem (the default is %s), or set %s "
-                    "if the directory is copied elsewhere before a reboot" % (text, DEFAULT_SEALED_DIR,
-                                                                               _VOLATILE_OPTION), findings)
+            advice = ("Use a directory on a disk filesystem (the default is %s), or set %s if the directory is "
+                      "copied elsewhere before a reboot" % (DEFAULT_SEALED_DIR, _VOLATILE_OPTION))
+            return ("%s; nothing was changed. %s" % (text, advice), findings)
         findings.append(finding("volatile_storage", text + " (allowed by allow_volatile)", severity="warning",
                                 expected="sealed_dir on a filesystem that survives a reboot",
                                 actual="%s at %s" % (info["fstype"], info["mount_point"])))

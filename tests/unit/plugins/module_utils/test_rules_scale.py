@@ -221,7 +221,7 @@ def test_generated_plans_equal_the_pairwise_planner(target, seed):
     if rng.random() < 0.5:
         # Mostly in the desired order, a few swapped.
         live = [r for r in desired if rng.random() < 0.8]
-        for _ in range(rng.randint(0, 3)):
+        for _n in range(rng.randint(0, 3)):
             if len(live) > 1:
                 i, j = rng.randrange(len(live)), rng.randrange(len(live))
                 live[i], live[j] = live[j], live[i]
@@ -242,10 +242,10 @@ def test_simulate_equals_list_operations_with_repeated_lines(target, seed):
     run) and lines added twice: each delete removes the first occurrence."""
     rng = random.Random(seed)
     pool = _random_set(rng, target, 8)
-    live = [rng.choice(pool) for _ in range(rng.randint(0, 10))]
+    live = [rng.choice(pool) for _n in range(rng.randint(0, 10))]
     plan_ = R.Plan()
     for attr in ("prepend", "twins", "move", "append", "delete"):
-        getattr(plan_, attr).extend(rng.choice(pool) for _ in range(rng.randint(0, 6)))
+        getattr(plan_, attr).extend(rng.choice(pool) for _n in range(rng.randint(0, 6)))
     assert R.simulate(live, plan_) == ref_simulate(live, plan_)
 
 
@@ -315,7 +315,7 @@ def test_drop_duplicates_cases(aarch64, monkeypatch):
 def test_generated_drop_duplicates_as_before(aarch64, seed, monkeypatch):
     rng = random.Random(seed)
     lines = []
-    for _ in range(rng.randint(1, 30)):
+    for _n in range(rng.randint(1, 30)):
         calls = rng.sample(["open", "creat", "openat", "unlinkat", "renameat", "rename"],
                            rng.randint(1, 3))
         lines.append("-a always,exit -F arch=b64 -S %s -k k%d" % (",".join(calls), rng.randrange(3)))
@@ -328,6 +328,7 @@ def test_large_plans_equal_the_pairwise_planner(target):
     """2,000 syscall rules, every 50th changed: many rules move (they may
     overlap the changed ones); the same plan as the pairwise code."""
     calls = ("openat", "creat", "unlink", "rename", "chmod", "chown")
+
     def rules(changed):
         return [R.parse_line("-a always,exit -F arch=b64 -S %s -F dir=/srv/d%05d -F key=k%d%s"
                              % (calls[i % len(calls)], i, i % 7, "-new" if i in changed else ""),
@@ -342,6 +343,7 @@ def test_plan_at_20000_rules(target):
     """20,000 rules, 1% changed: the plan touches exactly the changed rules.
     (Its time is measured by benchmarks/bench_planner.py, not asserted here.)"""
     calls = ("openat", "creat", "unlink", "rename", "chmod", "chown")
+
     def rules(changed):
         return [R.parse_line("-a always,exit -F arch=b64 -S %s -F auid=%d -F key=k%d%s"
                              % (calls[i % 3], i % 1000, i, "-new" if i in changed else ""), target)
