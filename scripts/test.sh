@@ -40,8 +40,8 @@ lint() { ansible-lint --offline; }
 # to tests/output/molecule-<name>.log, printed whole after both lanes end.
 # The image build and the snapshot template are locked (scripts/vm), and
 # guests are named per scenario, so scenarios never collide.
-lane_b=(baseline default drift seal)
-lane_a=(chattr control faults roles smoke)
+lane_b=(seal drift baseline default)
+lane_a=(faults roles smoke chattr control)
 
 molecule_lane() {
   local rc=0 s start
