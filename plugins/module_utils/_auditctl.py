@@ -19,6 +19,7 @@ import pwd
 import shutil
 import tempfile
 
+from ansible_collections.immutable.audit.plugins.module_utils._dirs import DirProbe
 from ansible_collections.immutable.audit.plugins.module_utils._rules import (
     Target, parse_listing,
 )
@@ -250,7 +251,7 @@ class Auditctl(object):
             syscalls["b32"] = self.syscall_table(b32)
             tables["b32"] = b32
         has_b32, why = b32_abi(machine, *read_kernel_facts(read or _read_file, release or uname[2]))
-        return Target(syscalls, native="b64", user=_uid, group=_gid, is_dir=os.path.isdir,
+        return Target(syscalls, native="b64", user=_uid, group=_gid, is_dir=DirProbe().is_dir,
                       tables=tables, absent={} if has_b32 else {"b32": why},
                       known_anywhere=self._known_anywhere(syscalls))
 
