@@ -122,8 +122,8 @@ def dirs_command(shape, n):
 def ssh_ok(guest, command):
     proc = guest.ssh(command)
     if proc.returncode != 0:
-        raise RuntimeError("on %s: %s failed (rc=%d): %s" % (guest.name, command, proc.returncode,
-                                                            (proc.stderr or proc.stdout)[-2000:]))
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        raise RuntimeError("on %s: %s failed (rc=%d): %s" % (guest.name, command, proc.returncode, tail))
     return proc.stdout
 
 
@@ -143,7 +143,7 @@ def run_module(runner, guest, work, shape, n, changed, label):
         runs.append((float(end) - float(start), first))
     rss = [int(x) for x in ssh_ok(guest, "cat /run/bench/rss.log").split()]
     count = kernel_count(guest)
-    ctl = sum(t for t, _ in runs)
+    ctl = sum(seconds for seconds, _first in runs)
     res = task.get("result") or {}
     return {
         "task": task["seconds"], "auditctl": ctl, "module": task["seconds"] - ctl,
@@ -184,7 +184,7 @@ def fresh(name, work, shape, n):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="1000,5000,20000")
     parser.add_argument("--shapes", default=",".join(SHAPES))
     parser.add_argument("--raw-max", type=int, default=5000,
@@ -258,8 +258,8 @@ def check(rows):
         for run in ("apply", "change"):
             r = row[run]
             if r["kernel_rules"] != row["rules"]:
-                problems.append("%s %d %s: the kernel holds %d rules" % (row["shape"], row["rules"], run,
-                                                                        r["kernel_rules"]))
+                problems.append("%s %d %s: the kernel holds %d rules"
+                                % (row["shape"], row["rules"], run, r["kernel_rules"]))
         if row["change"]["added"] != row["rules"] // 100:
             problems.append("%s %d: 1%% changed replaced %d rules, not %d" % (
                 row["shape"], row["rules"], row["change"]["added"], row["rules"] // 100))
