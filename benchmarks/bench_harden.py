@@ -115,6 +115,8 @@ class Runner(object):
                              "-o LogLevel=ERROR -o ServerAliveInterval=10",
             PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
         self.count = 0
+        # seconds one ansible-playbook may take (bench_scale_guest.py raises it)
+        self.timeout = 1800
 
     def play(self, inventory, playbook, extra_vars, label):
         self.count += 1
@@ -125,7 +127,7 @@ class Runner(object):
         env = dict(self.env, BENCH_TASKS_OUT=out)
         start = time.monotonic()
         proc = subprocess.run([PLAYBOOK_BIN, "-i", inventory, "-e", "@" + varsfile, playbook],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=self.timeout,
                               check=False)
         wall = time.monotonic() - start
         log = os.path.join(self.work, "play-%02d.log" % self.count)

@@ -191,6 +191,8 @@ def main():
                         help="time the one auditctl -R reference only up to this many rules (the kernel's "
                              "duplicate check makes it grow with the square of the count: 85 s for 5,000 "
                              "syscall rules in TCG, about 23 min projected for 20,000)")
+    parser.add_argument("--no-change", action="store_true",
+                        help="only the apply to an empty kernel (a 20,000-rule case takes most of an hour in TCG)")
     parser.add_argument("--name", default="bench-scale")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
@@ -204,13 +206,15 @@ def main():
     with open(os.path.join(work, "play.yml"), "w") as f:
         f.write(PLAYBOOK)
     runner = Runner(work)
+    runner.timeout = 4 * 3600  # the kernel's part of 20,000 rules grows with the square of the count
     rows = []
     print("machine: %s, %d CPUs, load %s" % (platform.node(), os.cpu_count(), os.getloadavg()))
     for shape in shapes:
         for n in sizes:
             with fresh(args.name, work, shape, n) as guest:
                 apply = run_module(runner, guest, work, shape, n, False, "%s %d apply" % (shape, n))
-                change = run_module(runner, guest, work, shape, n, True, "%s %d 1%% changed" % (shape, n))
+                change = None if args.no_change else run_module(runner, guest, work, shape, n, True,
+                                                                "%s %d 1%% changed" % (shape, n))
             raw = None
             if n <= args.raw_max:
                 with fresh(args.name, work, shape, n) as guest:
@@ -236,6 +240,8 @@ def report(rows):
     for row in rows:
         for run in ("apply", "change"):
             r = row[run]
+            if r is None:
+                continue
             print("| %s | %d | %s | %.1f | %.1f | %.1f (%d) | %.0f%% | %.1f | %d | %s |" % (
                 row["shape"], row["rules"], "apply to empty kernel" if run == "apply" else "1% changed",
                 r["task"], r["module"], r["auditctl"], r["auditctl_runs"],
@@ -257,10 +263,10 @@ def check(rows):
     for row in rows:
         for run in ("apply", "change"):
             r = row[run]
-            if r["kernel_rules"] != row["rules"]:
+            if r is not None and r["kernel_rules"] != row["rules"]:
                 problems.append("%s %d %s: the kernel holds %d rules"
                                 % (row["shape"], row["rules"], run, r["kernel_rules"]))
-        if row["change"]["added"] != row["rules"] // 100:
+        if row["change"] is not None and row["change"]["added"] != row["rules"] // 100:
             problems.append("%s %d: 1%% changed replaced %d rules, not %d" % (
                 row["shape"], row["rules"], row["change"]["added"], row["rules"] // 100))
         if row["rules"] == max(r["rules"] for r in rows) and row["apply"]["module"] > row["apply"]["auditctl"]:
