@@ -1,5 +1,5 @@
 """Verify the faults guest (testinfra): after side_effect.yml's three faults
-and recoveries, the kernel holds exactly what rules.d loads (the 2,600 rules
+and recoveries, the kernel holds exactly what rules.d loads (the 1,501 rules
 of the run whose controller was killed, applied again), no temporary file is
 left, and the recorded results say what each fault did."""
 
@@ -14,7 +14,7 @@ def test_kernel_equals_rules_d_at_the_end(host):
     listing = host.check_output("auditctl -l || exit 3").splitlines()
     persisted = host.check_output("cat /etc/audit/rules.d/40-faults.rules").splitlines()
     rules = [line for line in persisted if line and not line.startswith("#")]
-    assert len(rules) == 2600
+    assert len(rules) == 1501
     assert sorted(rules) == sorted(line for line in listing if "key=faults" in line or "-k faults" in line)
 
 
